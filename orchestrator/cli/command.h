@@ -36,5 +36,6 @@ struct Command {
 
 Command add_validate_command(CLI::App& app);
 Command add_train_command(CLI::App& app);
+Command add_submit_command(CLI::App& app);
 
 }  // namespace scaletune::cli

@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   std::vector<cli::Command> commands = {
       cli::add_validate_command(app),
       cli::add_train_command(app),
+      cli::add_submit_command(app),
   };
 
   try {
