@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "orchestrator/search/carbs.h"
+
 namespace scaletune::sweep {
 
 struct BudgetConfig {
@@ -109,6 +111,79 @@ struct CommandConfig {
     v.field("result_file", result_file, "Result file the program writes in its working directory.")
         .nonempty();
     v.field("pass_arguments", pass_arguments, "Append --key value for every searched parameter.");
+  }
+};
+
+// Refit scaling laws while the sweep runs (a hook into scaling/, when the build has it).
+struct ScalingHookConfig {
+  int refit_every = 0;  // observations between refits; 0 = never
+
+  template <class V>
+  void visit(V& v) {
+    v.field("refit_every", refit_every,
+            "Refit the scaling laws after this many new observations (0: never).")
+        .min(0);
+  }
+};
+
+// The whole sweep. `search`, `direction`, `seed` and `carbs` are the search's own keys
+// (search::SearchConfig), read at the top level like in an ask-tell config.
+struct SweepConfig {
+  std::string name = "sweep";
+  std::string trainer;     // lm | ppo | synthetic | command
+  YAML::Node train;        // base config of every trial (its `task:` comes from `trainer`)
+  std::string objective;   // metric to optimise; "" = the trainer's default (objective)
+  std::string cost = "auto";  // cost metric per trial: flops, flops_6n, tokens, device_seconds,
+                              // wall_seconds, a reported metric; auto = flops (cost for command)
+  search::SearchConfig search;
+  BudgetConfig budget;
+  ResourcesConfig resources;
+  CommandConfig command;
+  std::string out_dir;               // trial directories and records; "" = runs/sweep-NAME
+  std::string warning_signal = "SIGUSR2";  // Slurm's --signal before the time limit
+  double log_interval_seconds = 30;  // progress log lines when not on a terminal
+  ScalingHookConfig scaling;
+
+  template <class V>
+  void visit(V& v) {
+    v.field("name", name, "Name of the sweep (progress lines, default output directory).")
+        .nonempty();
+    v.field("trainer", trainer, "What every trial runs.")
+        .required()
+        .one_of({"lm", "ppo", "synthetic", "command"});
+    v.field("train", train, "Base training config of every trial; searched keys are set in it.");
+    v.field("objective", objective,
+            "Metric to optimise (default: the trainer's objective, e.g. val_loss).");
+    v.field("cost", cost,
+            "Cost of a trial: flops, flops_6n, tokens, device_seconds, wall_seconds, a reported "
+            "metric, or auto (flops; the result's cost for the command trainer).")
+        .nonempty();
+    search.visit(v);
+    v.field("budget", budget, "When the sweep stops.");
+    v.field("resources", resources, "Where and how trials run.");
+    v.field("command", command, "The external program of the `command` trainer.");
+    v.field("out_dir", out_dir, "Directory for trial directories and records (default: "
+                                "runs/sweep-NAME).");
+    v.field("warning_signal", warning_signal,
+            "Signal that stops the sweep like SIGTERM (Slurm's --signal before the time limit).")
+        .one_of({"SIGUSR2", "SIGTERM", "SIGINT", "SIGHUP", "SIGXCPU", "SIGURG"});
+    v.field("log_interval_seconds", log_interval_seconds,
+            "Seconds between progress log lines when not on a terminal.")
+        .above(0.0);
+    v.field("scaling", scaling, "Scaling-law refits during the sweep.");
+  }
+  // The cost metric after resolving `auto`.
+  std::string cost_metric() const {
+    if (cost != "auto") return cost;
+    return trainer == "command" ? "cost" : "flops";
+  }
+  void validate(std::vector<std::string>& errors) const {
+    search.validate(errors);
+    if (trainer == "command" && command.argv.empty())
+      errors.push_back("trainer is command but command.argv is empty; set the program to run");
+    if (trainer != "command" && !command.argv.empty())
+      errors.push_back("command.argv is set but trainer is " + trainer +
+                       "; set trainer: command or remove the command section");
   }
 };
 

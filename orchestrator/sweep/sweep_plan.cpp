@@ -1,0 +1,101 @@
+#include "orchestrator/sweep/sweep_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace scaletune::sweep {
+namespace {
+
+// The value at a dotted key of a YAML map, or an undefined node.
+YAML::Node lookup(const YAML::Node& root, const std::string& key) {
+  YAML::Node cur = YAML::Clone(root);
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t dot = key.find('.', start);
+    const std::string part =
+        key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!cur.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+    YAML::Node next = cur[part];
+    if (!next.IsDefined()) return YAML::Node(YAML::NodeType::Undefined);
+    if (dot == std::string::npos) return next;
+    cur.reset(next);
+    start = dot + 1;
+  }
+}
+
+}  // namespace
+
+std::string trial_task(const SweepConfig& config) { return config.trainer; }
+
+YAML::Node trial_config(const SweepConfig& config, std::int64_t trial, const ParamValues& params) {
+  return render_trial_config(config.train, trial_task(config),
+                             derive_seed(config.search.seed, trial), params);
+}
+
+int devices_for(const ResourcesConfig& r, const YAML::Node& cfg) {
+  if (r.devices_rule.key.empty()) return r.devices_per_trial;
+  const YAML::Node node = lookup(cfg, r.devices_rule.key);
+  double value = 0;
+  if (!node.IsDefined() || !node.IsScalar() || !YAML::convert<double>::decode(node, value) ||
+      !std::isfinite(value))
+    throw std::invalid_argument("resources.devices_rule.key '" + r.devices_rule.key +
+                                "' is not a number in the trial's config");
+  int n = static_cast<int>(std::ceil(value / r.devices_rule.per_device - 1e-9));
+  n = std::max(n, 1);
+  if (r.devices_rule.max > 0) n = std::min(n, r.devices_rule.max);
+  return n;
+}
+
+LaunchTrial launch_for(const SweepConfig& config, std::int64_t trial, int attempt,
+                       const ParamValues& params, const YAML::Node& cfg,
+                       const std::string& trial_dir) {
+  LaunchTrial m;
+  m.trial = trial;
+  m.attempt = attempt;
+  m.dir = trial_dir;
+  m.config_file = "trial.yaml";
+  YAML::Emitter out;
+  out << cfg;
+  m.config_text = std::string(out.c_str()) + "\n";
+  m.timeout_seconds = config.resources.timeout_seconds;
+  m.threads = config.resources.threads_per_trial;
+  if (config.trainer == "command") {
+    m.argv = config.command.argv;
+    if (config.command.pass_arguments)
+      for (auto& a : command_arguments(params)) m.argv.push_back(std::move(a));
+    m.env = config.command.env;
+    for (auto& [k, v] : command_environment(params)) m.env[k] = v;
+    m.env["SCALETUNE_TRIAL_CONFIG"] = "trial.yaml";
+    m.result_file = config.command.result_file;
+  } else {
+    // The same program in `train` mode: a fresh process per trial (no LibTorch in the agent).
+    m.argv = {"@scaletune", "train", "--config", "trial.yaml", "--out", "."};
+    m.result_file = "result.json";
+  }
+  return m;
+}
+
+std::string check_allocation(const ResourcesConfig& r, const std::vector<int>& agent_slots) {
+  int total = 0, largest = 0;
+  for (int n : agent_slots) {
+    total += n;
+    largest = std::max(largest, n);
+  }
+  const int wanted = r.devices_rule.key.empty() ? r.devices_per_trial
+                     : r.devices_rule.max > 0   ? r.devices_rule.max
+                                                : 1;
+  const int room = r.span_nodes ? total : largest;
+  if (total == 0) return "the allocation has no device slots";
+  if (wanted > room) {
+    const std::string what = r.devices_rule.key.empty() ? "resources.devices_per_trial"
+                                                         : "resources.devices_rule.max";
+    return what + " is " + std::to_string(wanted) + " but the allocation can hold at most " +
+           std::to_string(room) + " device(s) per trial (" + std::to_string(agent_slots.size()) +
+           " agent(s), " + std::to_string(total) + " slot(s) in all" +
+           (r.span_nodes ? "" : ", span_nodes: false") + "); lower it or ask for more devices";
+  }
+  return "";
+}
+
+}  // namespace scaletune::sweep

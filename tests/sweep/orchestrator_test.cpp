@@ -1,0 +1,340 @@
+// The orchestrator against in-process agents (LocalHub, real child processes), a fake searcher
+// and in-memory records: completion, failure kinds, retries, gangs across agents, stop + resume.
+#include "orchestrator/sweep/orchestrator.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "orchestrator/config/binder.h"
+#include "orchestrator/sweep/local_agent.h"
+#include "tests/support/process.h"
+
+namespace scaletune::sweep {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Suggests x = 1/20, 2/20, ... (ids s0, s1, ...); checks ids like Carbs does.
+class FakeSearcher : public Searcher {
+ public:
+  search::Suggestion suggest() override {
+    search::Suggestion s;
+    s.id = "s" + std::to_string(next_);
+    s.params = {{"x", static_cast<double>(1 + next_ % 19) / 20.0}};
+    ++next_;
+    outstanding_.insert(s.id);
+    return s;
+  }
+  void observe(const search::Observation& o) override {
+    if (!outstanding_.erase(o.suggestion_id))
+      throw search::SearchError("unknown suggestion " + o.suggestion_id);
+    observed_[o.suggestion_id] = o;
+  }
+  void forget(const std::string& id) override {
+    if (!outstanding_.erase(id)) throw search::SearchError("unknown suggestion " + id);
+    forgotten_.insert(id);
+  }
+  std::vector<std::string> outstanding_ids() const override {
+    return {outstanding_.begin(), outstanding_.end()};
+  }
+  std::string save_state() const override {
+    nlohmann::json j = {{"next", next_}, {"outstanding", outstanding_}};
+    for (const auto& [id, o] : observed_) j["observed"][id] = o.failed;
+    return j.dump();
+  }
+  static FakeSearcher load(const std::string& text) {
+    FakeSearcher f;
+    const auto j = nlohmann::json::parse(text);
+    f.next_ = j["next"];
+    for (const auto& id : j["outstanding"]) f.outstanding_.insert(id.get<std::string>());
+    if (j.contains("observed"))
+      for (const auto& [id, failed] : j["observed"].items()) {
+        search::Observation o;
+        o.suggestion_id = id;
+        o.failed = failed;
+        f.observed_[id] = o;
+      }
+    return f;
+  }
+
+  int next_ = 0;
+  std::set<std::string> outstanding_;
+  std::map<std::string, search::Observation> observed_;
+  std::set<std::string> forgotten_;
+};
+
+class MemoryRecords : public SweepRecords {
+ public:
+  void append(const TrialRow& row) override { rows_.push_back(row); }
+  void put_text(const std::string& key, const std::string& text) override { texts_[key] = text; }
+  std::vector<TrialRow> rows() override { return rows_; }
+
+  std::map<std::int64_t, TrialRow> latest() const {
+    std::map<std::int64_t, TrialRow> out;
+    for (const auto& r : rows_) out[r.trial] = r;
+    return out;
+  }
+  std::vector<TrialRow> rows_;
+  std::map<std::string, std::string> texts_;
+};
+
+class OrchestratorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("scaletune-orch-" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    config_.name = "test";
+    config_.trainer = "command";
+    config_.command.pass_arguments = false;
+    search::ParamSpec x;
+    x.center = 0.5;
+    x.min = 0.0;
+    x.max = 1.0;
+    config_.search.search = {{"x", x}};
+    config_.budget.max_trials = 6;
+    config_.resources.timeout_seconds = 30;
+    config_.resources.stop_grace_seconds = 2;
+    config_.log_interval_seconds = 1000;
+  }
+
+  // A shell script as the trainer; it sees the parameter as $SCALETUNE_PARAM_X.
+  void script(const std::string& text) { config_.command.argv = {"/bin/sh", "-c", text}; }
+
+  // Runs a sweep on `agents` local agents with `slots` CPU slots each.
+  SweepEnd run(int agents, int slots, const std::atomic<int>& stops, bool resume = false,
+               std::function<void(const TrialRow&)> on_record = {}) {
+    LocalHub hub(agents + 1);
+    auto orchestrator_end = hub.endpoint(0);
+    std::vector<std::unique_ptr<LocalAgent>> local;
+    OrchestratorOptions o;
+    o.trials_dir = (dir_ / "trials").string();
+    o.resume = resume;
+    o.on_record = std::move(on_record);
+    for (int a = 1; a <= agents; ++a) {
+      AgentOptions ao;
+      ao.host = "agent" + std::to_string(a);
+      for (int s = 0; s < slots; ++s) ao.slots.push_back({s, "cpu", -1});
+      ao.self_exe = "/bin/sh";
+      ao.timeout_grace_seconds = 0.5;
+      ao.failure_grace_seconds = 0.5;
+      local.push_back(std::make_unique<LocalAgent>(ao, hub.endpoint(a), never_));
+      o.agent_ranks.push_back(a);
+    }
+    Orchestrator orchestrator(config_, searcher_, records_, *orchestrator_end, o);
+    return orchestrator.run(stops);
+  }
+
+  fs::path dir_;
+  SweepConfig config_;
+  FakeSearcher searcher_;
+  MemoryRecords records_;
+  std::atomic<bool> never_{false};
+};
+
+const char* kOkScript =
+    "printf '{\"objective\": %s, \"cost\": 2}' \"$SCALETUNE_PARAM_X\" > result.json";
+
+TEST_F(OrchestratorTest, CompletesThePlannedTrialsAcrossAgents) {
+  script(kOkScript);
+  std::atomic<int> stops{0};
+  EXPECT_EQ(run(2, 2, stops), SweepEnd::kCompleted);
+  const auto latest = records_.latest();
+  ASSERT_EQ(latest.size(), 6u);
+  std::set<std::string> hosts;
+  for (const auto& [id, row] : latest) {
+    EXPECT_EQ(row.status, "ok") << row.reason;
+    EXPECT_DOUBLE_EQ(row.objective, row.params.at("x"));
+    EXPECT_DOUBLE_EQ(row.cost, 2.0);
+    EXPECT_TRUE(fs::exists(row.log_path)) << row.log_path;
+    hosts.insert(row.host);
+  }
+  EXPECT_EQ(hosts.size(), 2u);  // both agents ran trials
+  // Each trial: one running row, one final row.
+  EXPECT_EQ(records_.rows_.size(), 12u);
+  EXPECT_EQ(searcher_.observed_.size(), 6u);
+  EXPECT_TRUE(searcher_.outstanding_.empty());
+  EXPECT_TRUE(records_.texts_.count(kSearchStateKey));
+}
+
+TEST_F(OrchestratorTest, FailuresAreClassifiedAndTheSweepCompletes) {
+  // Trials 0..3 by the parameter: x=0.05 crashes, 0.10 hangs, 0.15 reports NaN, 0.20 diverges.
+  script(
+      "case $SCALETUNE_PARAM_X in "
+      "0.05) kill -SEGV $$ ;; "
+      "0.1) sleep 60 ;; "
+      "0.15) echo '{\"objective\": null, \"cost\": 1}' > result.json ;; "
+      "0.2) echo '{\"status\": \"diverged\", \"reason\": \"loss is nan\", \"cost\": 1}' > "
+      "result.json ;; "
+      "*) echo '{\"objective\": 1, \"cost\": 1}' > result.json ;; esac");
+  config_.resources.timeout_seconds = 0.5;
+  config_.budget.max_trials = 5;
+  std::atomic<int> stops{0};
+  EXPECT_EQ(run(1, 3, stops), SweepEnd::kCompleted);
+  const auto latest = records_.latest();
+  ASSERT_EQ(latest.size(), 5u);
+  std::map<std::string, std::string> kind_by_x;
+  for (const auto& [id, row] : latest) {
+    EXPECT_NE(row.status, "infra_failed");
+    kind_by_x[format_number(row.params.at("x"))] = row.failure_kind;
+  }
+  EXPECT_EQ(kind_by_x["0.05"], "crash");
+  EXPECT_EQ(kind_by_x["0.1"], "timeout");
+  EXPECT_EQ(kind_by_x["0.15"], "nan");
+  EXPECT_EQ(kind_by_x["0.2"], "diverged");
+  EXPECT_EQ(kind_by_x["0.25"], "");
+  // Hyper-parameter failures are observed as failures.
+  int failed = 0;
+  for (const auto& [id, o] : searcher_.observed_) failed += o.failed ? 1 : 0;
+  EXPECT_EQ(failed, 4);
+}
+
+TEST_F(OrchestratorTest, InfrastructureFailuresAreRetriedElsewhereAndNeverObserved) {
+  // The first attempt of every trial is killed from outside; the retry succeeds.
+  script("if [ ! -e first ]; then touch first; kill -KILL $$; fi; " + std::string(kOkScript));
+  config_.budget.max_trials = 3;
+  std::atomic<int> stops{0};
+  EXPECT_EQ(run(2, 1, stops), SweepEnd::kCompleted);
+  const auto latest = records_.latest();
+  ASSERT_EQ(latest.size(), 3u);
+  int infra_rows = 0;
+  for (const auto& r : records_.rows_) infra_rows += r.status == "infra_failed" ? 1 : 0;
+  EXPECT_EQ(infra_rows, 3);
+  for (const auto& [id, row] : latest) {
+    EXPECT_EQ(row.status, "ok");
+    EXPECT_EQ(row.attempt, 1);
+  }
+  // The retry ran on the other agent's slot.
+  for (std::int64_t t = 0; t < 3; ++t) {
+    std::string first_host, final_host;
+    for (const auto& r : records_.rows_)
+      if (r.trial == t && r.status == "infra_failed") first_host = r.host;
+    final_host = latest.at(t).host;
+    EXPECT_NE(first_host, final_host) << "trial " << t;
+  }
+  EXPECT_EQ(searcher_.observed_.size(), 3u);
+  EXPECT_TRUE(searcher_.forgotten_.empty());
+}
+
+TEST_F(OrchestratorTest, RetriesRunOutIntoAnInfrastructureFailure) {
+  script("kill -KILL $$");
+  config_.budget.max_trials = 1;
+  config_.resources.max_retries = 2;
+  std::atomic<int> stops{0};
+  EXPECT_EQ(run(1, 1, stops), SweepEnd::kCompleted);
+  const auto latest = records_.latest();
+  ASSERT_EQ(latest.size(), 1u);
+  EXPECT_EQ(latest.at(0).status, "infra_failed");
+  EXPECT_EQ(latest.at(0).attempt, 2);
+  EXPECT_EQ(searcher_.forgotten_.size(), 1u);
+  EXPECT_TRUE(searcher_.observed_.empty());
+}
+
+TEST_F(OrchestratorTest, GangSpansAgentsWithOneRendezvous) {
+  script(
+      "echo \"$RANK $WORLD_SIZE $MASTER_ADDR:$MASTER_PORT\" > rank$RANK.txt; "
+      "if [ \"$RANK\" = 0 ]; then " +
+      std::string(kOkScript) + "; fi");
+  config_.resources.devices_per_trial = 2;
+  config_.budget.max_trials = 2;
+  std::atomic<int> stops{0};
+  EXPECT_EQ(run(2, 1, stops), SweepEnd::kCompleted);
+  const auto latest = records_.latest();
+  ASSERT_EQ(latest.size(), 2u);
+  for (const auto& [id, row] : latest) {
+    EXPECT_EQ(row.status, "ok") << row.reason;
+    EXPECT_EQ(row.devices, 2);
+    ASSERT_EQ(row.slots.size(), 2u);
+    EXPECT_NE(row.slots[0], row.slots[1]);
+    const std::string r0 = test::read_file((fs::path(row.dir) / "rank0.txt").string());
+    const std::string r1 = test::read_file((fs::path(row.dir) / "rank1.txt").string());
+    EXPECT_EQ(r0.substr(0, 4), "0 2 ");
+    EXPECT_EQ(r1.substr(0, 4), "1 2 ");
+    EXPECT_EQ(r0.substr(4), r1.substr(4));  // same master address and port
+  }
+}
+
+TEST_F(OrchestratorTest, ImpossibleResourcesAreRefusedBeforeAnyTrial) {
+  script(kOkScript);
+  config_.resources.devices_per_trial = 3;
+  std::atomic<int> stops{0};
+  try {
+    run(2, 1, stops);
+    FAIL() << "expected a ConfigError";
+  } catch (const config::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("at most 2"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(records_.rows_.empty());
+}
+
+TEST_F(OrchestratorTest, StopThenResumeRunsEveryTrialExactlyOnce) {
+  // Trial 0 takes 0.1 s, trial 1 0.4 s: trial 1 is running when trial 0 ends.
+  script("case $SCALETUNE_PARAM_X in 0.05) sleep 0.1 ;; *) sleep 0.4 ;; esac; " +
+         std::string(kOkScript));
+  config_.budget.max_trials = 8;
+  config_.resources.on_stop = "kill";
+  std::atomic<int> stops{0};
+  // Stop after the first recorded trial.
+  EXPECT_EQ(run(1, 2, stops, false,
+                [&](const TrialRow&) {
+                  int done = 0;
+                  for (const auto& r : records_.rows_) done += r.final() ? 1 : 0;
+                  if (done >= 1) stops = 1;
+                }),
+            SweepEnd::kStopped);
+  const auto first = records_.latest();
+  int interrupted = 0, ok = 0;
+  for (const auto& [id, row] : first) {
+    interrupted += row.status == "interrupted" ? 1 : 0;
+    ok += row.status == "ok" ? 1 : 0;
+  }
+  EXPECT_EQ(ok, 1);
+  EXPECT_EQ(interrupted, 1);
+
+  // A new orchestrator from the saved state and the records.
+  searcher_ = FakeSearcher::load(records_.texts_.at(kSearchStateKey));
+  std::atomic<int> no_stop{0};
+  EXPECT_EQ(run(1, 2, no_stop, true), SweepEnd::kCompleted);
+  const auto latest = records_.latest();
+  ASSERT_EQ(latest.size(), 8u);
+  std::int64_t expected = 0;
+  for (const auto& [id, row] : latest) {
+    EXPECT_EQ(id, expected++);
+    EXPECT_EQ(row.status, "ok");
+  }
+  std::map<std::int64_t, int> finals;
+  for (const auto& r : records_.rows_) finals[r.trial] += r.final() ? 1 : 0;
+  for (const auto& [id, n] : finals) EXPECT_EQ(n, 1) << "trial " << id;
+  EXPECT_TRUE(searcher_.outstanding_.empty());
+}
+
+TEST_F(OrchestratorTest, ResumeReplaysResultsRecordedBeforeTheStateWasSaved) {
+  // As if killed right after appending trial 0's final row: the saved state still has s0 (and
+  // s1, which never started) outstanding.
+  script(kOkScript);
+  config_.budget.max_trials = 3;
+  searcher_.suggest();
+  searcher_.suggest();
+  TrialRow row;
+  row.trial = 0;
+  row.suggestion_id = "s0";
+  row.status = "ok";
+  row.objective = 0.05;
+  row.cost = 2;
+  row.params = {{"x", 0.05}};
+  records_.append(row);
+  std::atomic<int> stops{0};
+  EXPECT_EQ(run(1, 1, stops, true), SweepEnd::kCompleted);
+  EXPECT_EQ(records_.latest().size(), 3u);
+  EXPECT_TRUE(searcher_.observed_.count("s0"));
+  EXPECT_TRUE(searcher_.forgotten_.count("s1"));
+  EXPECT_TRUE(searcher_.outstanding_.empty());
+}
+
+}  // namespace
+}  // namespace scaletune::sweep
