@@ -1,0 +1,424 @@
+// Behaviour of the CARBS searcher: the suggestion schedule, failures, determinism, exact
+// continuation after save/load, no duplicate suggestions for parallel workers, error handling,
+// forget, warm start, max_suggestion_cost, large histories and the hyper-parameter fit.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+
+#include "orchestrator/search/carbs.h"
+#include "orchestrator/search/gp.h"
+
+namespace scaletune::search {
+namespace {
+
+ParamSpec make(const std::string& space, double center, std::optional<double> min = {},
+               std::optional<double> max = {}, double scale = 1, bool integer = false,
+               double round_to = 1) {
+  ParamSpec s;
+  s.space = space;
+  s.center = center;
+  s.min = min;
+  s.max = max;
+  s.scale = scale;
+  s.integer = integer;
+  s.round_to = round_to;
+  return s;
+}
+
+// carbs.md §14 B1: lr (log), momentum (logit), epochs (integer log, the cost).
+SearchConfig lr_epochs(const std::string& hyper = "fit") {
+  SearchConfig c;
+  c.search = {{"lr", make("log", 1e-4, {}, {}, 0.5)},
+              {"momentum", make("logit", 0.9)},
+              {"epochs", make("log", 10, 2, 512, 1, true)}};
+  c.direction = "minimize";
+  c.seed = 3;
+  c.carbs.hyperparameters = hyper;
+  return c;
+}
+
+double lr_epochs_true(const std::map<std::string, double>& p) {
+  const double e = p.at("epochs"), lr = p.at("lr"), m = p.at("momentum");
+  const double lr_opt = std::log10(3e-3) - 0.3 * std::log10(e / 10);
+  const double lm = std::log10(m / (1 - m)) - std::log10(0.95 / 0.05);
+  return 0.2 + 2 / std::sqrt(e) + 0.5 * std::pow(std::log10(lr) - lr_opt, 2) + 0.3 * lm * lm;
+}
+
+Observation result(const Suggestion& s, std::mt19937_64& noise) {
+  std::normal_distribution<double> n(0, 0.02);
+  Observation o;
+  o.suggestion_id = s.id;
+  o.output = lr_epochs_true(s.params) + n(noise);
+  o.cost = s.params.at("epochs");
+  return o;
+}
+
+std::vector<std::string> run_sequential(Carbs& c, int steps, std::uint64_t noise_seed = 1) {
+  std::mt19937_64 noise(noise_seed);
+  std::vector<std::string> kinds;
+  for (int i = 0; i < steps; ++i) {
+    const Suggestion s = c.suggest();
+    kinds.push_back(kind_name(s.kind));
+    c.observe(result(s, noise));
+  }
+  return kinds;
+}
+
+TEST(Carbs, SequentialScheduleMatchesTheReference) {
+  for (const std::string hyper : {"fixed", "fit"}) {
+    Carbs c(lr_epochs(hyper));
+    const auto kinds = run_sequential(c, 17);
+    const std::vector<std::string> want = {
+        "random", "random", "random",   "random", "bo", "bo", "resample", "bo",      "bo",
+        "bo",     "bo",     "resample", "bo",     "bo", "bo", "bo",       "resample"};
+    EXPECT_EQ(kinds, want) << hyper;
+    EXPECT_EQ(nlohmann::json::parse(c.save_state())["resample_count"], 3) << hyper;
+  }
+}
+
+TEST(Carbs, FailuresDoNotCountAsSuccesses) {
+  Carbs c(lr_epochs());
+  for (int i = 0; i < 4; ++i) {
+    const Suggestion s = c.suggest();
+    EXPECT_EQ(s.kind, SuggestionKind::kRandom);
+    Observation o;
+    o.suggestion_id = s.id;
+    o.output = i < 3 ? std::nan("") : 1.0;
+    o.failed = i == 3;
+    o.cost = 5;
+    c.observe(o);
+  }
+  EXPECT_EQ(c.num_successes(), 0u);
+  EXPECT_EQ(c.num_failures(), 4u);
+  EXPECT_EQ(c.suggest().kind, SuggestionKind::kRandom);  // still in the random phase
+  EXPECT_TRUE(c.pareto().empty());
+}
+
+TEST(Carbs, FailuresFeedTheSuccessModel) {
+  // Points with large lr fail; once the model knows, BO suggestions carry P(success) < 1.
+  Carbs c(lr_epochs());
+  std::mt19937_64 noise(2);
+  bool saw_bo = false;
+  for (int i = 0; i < 24; ++i) {
+    const Suggestion s = c.suggest();
+    Observation o = result(s, noise);
+    if (s.params.at("lr") > 2e-4) o.failed = true;
+    if (s.kind == SuggestionKind::kBayes) {
+      saw_bo = true;
+      EXPECT_TRUE(s.p_success > 0 && s.p_success <= 1) << s.p_success;
+    }
+    c.observe(o);
+  }
+  EXPECT_TRUE(saw_bo);
+  EXPECT_GT(c.num_failures(), 0u);
+}
+
+TEST(Carbs, SameSeedSameSuggestionsDifferentSeedDifferent) {
+  Carbs a(lr_epochs()), b(lr_epochs());
+  auto cfg = lr_epochs();
+  cfg.seed = 4;
+  Carbs d(cfg);
+  std::mt19937_64 na(1), nb(1), nd(1);
+  bool differs = false;
+  for (int i = 0; i < 10; ++i) {
+    const Suggestion sa = a.suggest(), sb = b.suggest(), sd = d.suggest();
+    EXPECT_EQ(sa.params, sb.params) << i;
+    differs = differs || sa.params != sd.params;
+    a.observe(result(sa, na));
+    b.observe(result(sb, nb));
+    d.observe(result(sd, nd));
+  }
+  EXPECT_TRUE(differs);
+}
+
+TEST(Carbs, ReloadedStateContinuesExactly) {
+  for (const std::string outstanding : {"thompson", "mean"}) {
+    auto cfg = lr_epochs();
+    cfg.carbs.outstanding = outstanding;
+    Carbs a(cfg);
+    std::mt19937_64 noise(5);
+    std::vector<Suggestion> pending;
+    // Interleave: keep 3 outstanding, observe the oldest; compare a reload at every step.
+    for (int i = 0; i < 22; ++i) {
+      Carbs b = Carbs::load_state(a.save_state());
+      const Suggestion sa = a.suggest(), sb = b.suggest();
+      ASSERT_EQ(sa.id, sb.id) << i;
+      ASSERT_EQ(sa.params, sb.params) << outstanding << " step " << i;
+      EXPECT_EQ(sa.kind, sb.kind);
+      pending.push_back(sa);
+      if (pending.size() > 3) {
+        a.observe(result(pending.front(), noise));
+        pending.erase(pending.begin());
+      }
+    }
+    EXPECT_EQ(a.save_state(), Carbs::load_state(a.save_state()).save_state());
+  }
+}
+
+TEST(Carbs, ParallelWorkersNeverGetDuplicates) {
+  // A coarse all-integer space makes collisions likely unless they are prevented.
+  SearchConfig c;
+  c.search = {{"a", make("linear", 5, 0, 10, 4, true)}, {"b", make("linear", 5, 0, 10, 4, true)}};
+  c.direction = "maximize";
+  c.carbs.resample_frequency = 0;
+  Carbs s(c);
+  std::vector<Suggestion> pending;
+  for (int i = 0; i < 40; ++i) {
+    pending.push_back(s.suggest());
+    std::set<std::pair<double, double>> seen;
+    for (const auto& p : pending)
+      EXPECT_TRUE(seen.insert({p.params.at("a"), p.params.at("b")}).second)
+          << "duplicate outstanding suggestion at step " << i << ": " << p.params.at("a") << ","
+          << p.params.at("b");
+    if (pending.size() >= 8) {
+      Observation o;
+      o.suggestion_id = pending.front().id;
+      o.output = -std::pow(pending.front().params.at("a") - 7, 2) -
+                 std::pow(pending.front().params.at("b") - 3, 2);
+      s.observe(o);
+      pending.erase(pending.begin());
+    }
+  }
+}
+
+TEST(Carbs, IntegerParametersAreExactMultiples) {
+  SearchConfig c;
+  c.search = {{"bs", make("log", 64, 8, 4096, 1, true, 8)},
+              {"width", make("log", 128, 16, 2048, 1, true, 16)}};
+  c.direction = "maximize";
+  Carbs s(c);
+  for (int i = 0; i < 12; ++i) {
+    const Suggestion g = s.suggest();
+    const double bs = g.params.at("bs"), w = g.params.at("width");
+    EXPECT_EQ(std::fmod(bs, 8), 0) << bs;
+    EXPECT_EQ(std::fmod(w, 16), 0) << w;
+    EXPECT_GE(bs, 8);
+    EXPECT_LE(w, 2048);
+    Observation o;
+    o.suggestion_id = g.id;
+    o.output = -std::pow(std::log2(bs / 128), 2) + std::log2(w);
+    o.cost = w / 128;
+    s.observe(o);
+  }
+}
+
+TEST(Carbs, BadObservationsAreRejectedAndChangeNothing) {
+  Carbs c(lr_epochs());
+  const Suggestion s = c.suggest();
+  const std::string before = c.save_state();
+  auto expect_error = [&](const Observation& o, const std::string& text) {
+    try {
+      c.observe(o);
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const SearchError& e) {
+      EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(c.save_state(), before);
+  };
+  Observation o;
+  o.suggestion_id = "nope";
+  o.output = 1;
+  expect_error(o, "unknown suggestion id 'nope'");
+  o = Observation();
+  o.params = {{"lr", 1e-3}, {"momentum", 0.9}, {"epoch", 10}};
+  o.output = 1;
+  expect_error(o, "did you mean 'epochs'");
+  o.params = {{"lr", 1e-3}, {"momentum", 0.9}};
+  expect_error(o, "missing parameters: epochs");
+  o.params = {{"lr", 1e-3}, {"momentum", 1.5}, {"epochs", 10}};
+  expect_error(o, "outside its search space");
+  o = Observation();
+  o.suggestion_id = s.id;
+  o.output = 1;
+  o.cost = 0;
+  expect_error(o, "cost must be");
+  // An external point (no id) is fine.
+  o = Observation();
+  o.params = {{"lr", 1e-3}, {"momentum", 0.9}, {"epochs", 10}};
+  o.output = 1;
+  o.cost = 10;
+  c.observe(o);
+  EXPECT_EQ(c.num_successes(), 1u);
+  EXPECT_EQ(c.num_outstanding(), 1u);
+}
+
+TEST(Carbs, ForgetDropsWithoutLearning) {
+  Carbs c(lr_epochs());
+  const Suggestion s = c.suggest();
+  EXPECT_EQ(c.num_outstanding(), 1u);
+  c.forget(s.id);
+  EXPECT_EQ(c.num_outstanding(), 0u);
+  EXPECT_EQ(c.num_successes() + c.num_failures(), 0u);
+  EXPECT_THROW(c.forget(s.id), SearchError);
+  Observation o;
+  o.suggestion_id = s.id;
+  o.output = 1;
+  EXPECT_THROW(c.observe(o), SearchError);  // a forgotten suggestion cannot be observed
+}
+
+TEST(Carbs, WarmStartFillsAddedParametersAndMovesTheCenter) {
+  auto cfg = lr_epochs();
+  cfg.search.emplace_back("wd", make("log", 1e-2, {}, {}, 1));
+  Carbs c(cfg);
+  std::vector<Observation> old;
+  for (double lr : {1e-4, 1e-3, 3e-3}) {
+    Observation o;
+    o.params = {{"lr", lr}, {"momentum", 0.95}, {"epochs", 16}};
+    o.output = lr_epochs_true(o.params);
+    o.cost = 16;
+    old.push_back(o);
+  }
+  c.warm_start(old, {{"wd", 1e-3}});
+  EXPECT_EQ(c.num_successes(), 3u);
+  const auto front = c.pareto();
+  ASSERT_EQ(front.size(), 1u);
+  EXPECT_DOUBLE_EQ(front[0].params.at("wd"), 1e-3);
+  EXPECT_DOUBLE_EQ(front[0].params.at("lr"), 3e-3);
+  // One more random-phase suggestion starts near the best old point, not the config center.
+  const Suggestion s = c.suggest();
+  EXPECT_EQ(s.kind, SuggestionKind::kRandom);
+  EXPECT_LT(std::fabs(std::log10(s.params.at("lr") / 3e-3)), 1.5);
+  std::vector<Observation> bad = {old[0]};
+  bad[0].params["bogus"] = 1;
+  EXPECT_THROW(c.warm_start(bad), SearchError);
+  EXPECT_EQ(c.num_successes(), 3u);
+}
+
+TEST(Carbs, MaxSuggestionCostIsRespected) {
+  auto cfg = lr_epochs();
+  cfg.carbs.max_suggestion_cost = 40;
+  Carbs c(cfg);
+  std::mt19937_64 noise(3);
+  int bo = 0;
+  for (int i = 0; i < 25; ++i) {
+    const Suggestion s = c.suggest();
+    if (s.kind == SuggestionKind::kBayes) {
+      ++bo;
+      EXPECT_LT(s.predicted_cost, 40);
+    }
+    c.observe(result(s, noise));
+  }
+  EXPECT_GT(bo, 10);
+}
+
+TEST(Carbs, LargeHistoriesUseALocalSubset) {
+  auto cfg = lr_epochs();
+  cfg.carbs.max_gp_observations = 64;
+  cfg.carbs.resample_frequency = 0;
+  Carbs c(cfg);
+  std::mt19937_64 rng(9);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<Observation> hist;
+  for (int i = 0; i < 300; ++i) {
+    Observation o;
+    o.params = {{"lr", std::pow(10, -5 + 3 * u(rng))},
+                {"momentum", 0.5 + 0.49 * u(rng)},
+                {"epochs", std::round(std::pow(2, 1 + 8 * u(rng)))}};
+    o.output = lr_epochs_true(o.params);
+    o.cost = o.params["epochs"];
+    hist.push_back(o);
+  }
+  c.warm_start(hist);
+  const Suggestion s = c.suggest();
+  EXPECT_EQ(s.kind, SuggestionKind::kBayes) << s.fallback_reason;
+  EXPECT_TRUE(std::isfinite(s.predicted_output));
+}
+
+TEST(Carbs, FindsTheOptimumOfASmoothProblem) {
+  SearchConfig c;
+  c.search = {{"x", make("linear", 0, -3, 3)}, {"y", make("linear", 0, -3, 3)}};
+  c.direction = "minimize";
+  Carbs s(c);
+  auto f = [](double x, double y) { return std::pow(x - 1, 2) + std::pow(y + 0.5, 2); };
+  double best = 1e9;
+  for (int i = 0; i < 40; ++i) {
+    const Suggestion g = s.suggest();
+    Observation o;
+    o.suggestion_id = g.id;
+    o.output = f(g.params.at("x"), g.params.at("y"));
+    best = std::min(best, o.output);
+    s.observe(o);
+  }
+  EXPECT_LT(best, 0.05);  // the center scores 1.25
+}
+
+TEST(Carbs, InvalidConfigIsRejected) {
+  auto cfg = lr_epochs();
+  cfg.search[2].second.min = 0;  // integer log space with min 0: bound log(-0.1)
+  try {
+    Carbs c(cfg);
+    ADD_FAILURE();
+  } catch (const SearchError& e) {
+    EXPECT_NE(std::string(e.what()).find("search.epochs: an integer log space needs min > 0.1"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Gp, GradientMatchesFiniteDifferences) {
+  std::mt19937_64 rng(1);
+  std::normal_distribution<double> n(0, 1);
+  Eigen::MatrixXd X(12, 3);
+  Eigen::VectorXd y(12);
+  for (int i = 0; i < 12; ++i) {
+    for (int j = 0; j < 3; ++j) X(i, j) = 0.5 * n(rng);
+    y[i] = std::sin(2 * X(i, 0)) + X(i, 1) + 0.1 * n(rng);
+  }
+  for (auto kind : {KernelKind::kLinearMatern, KernelKind::kRbf}) {
+    GpHyper h = GpHyper::reference(kind, 3, 0.3);
+    const Eigen::MatrixXd Xk = kind == KernelKind::kRbf ? Eigen::MatrixXd(X.col(0)) : X;
+    for (auto& t : h.theta) t += 0.1 * n(rng);
+    std::vector<double> g;
+    Gp::objective(h, Xk, y, 0.3, &g);
+    for (std::size_t j = 0; j < h.theta.size(); ++j) {
+      GpHyper a = h, b = h;
+      a.theta[j] += 1e-5;
+      b.theta[j] -= 1e-5;
+      const double fd =
+          (Gp::objective(a, Xk, y, 0.3, nullptr) - Gp::objective(b, Xk, y, 0.3, nullptr)) / 2e-5;
+      EXPECT_NEAR(g[j], fd, 1e-4 * (1 + std::fabs(fd))) << "parameter " << j;
+    }
+  }
+}
+
+TEST(Gp, FitImprovesTheMarginalLikelihoodAndFindsTheLengthScale) {
+  // y = sin(x0 / 0.8): a long length scale in x0, x1 irrelevant (length scale should grow).
+  std::mt19937_64 rng(2);
+  std::uniform_real_distribution<double> u(-2, 2);
+  std::normal_distribution<double> n(0, 0.05);
+  Eigen::MatrixXd X(60, 2);
+  Eigen::VectorXd y(60);
+  for (int i = 0; i < 60; ++i) {
+    X(i, 0) = u(rng);
+    X(i, 1) = u(rng);
+    y[i] = std::sin(X(i, 0) / 0.8) + n(rng);
+  }
+  const GpHyper start = GpHyper::reference(KernelKind::kLinearMatern, 2, 0.3);
+  std::string error;
+  const GpHyper fit = Gp::fit(start, X, y, 0.3, &error);
+  EXPECT_TRUE(error.empty()) << error;
+  EXPECT_LT(Gp::objective(fit, X, y, 0.3, nullptr), Gp::objective(start, X, y, 0.3, nullptr) - 10);
+  const double l0 = std::exp(fit.theta[2]), l1 = std::exp(fit.theta[3]);
+  EXPECT_GT(l0, 0.4);
+  EXPECT_GT(l1, 2 * l0);  // the irrelevant input gets the longer length scale
+  EXPECT_LT(fit.noise(), 0.05);
+}
+
+TEST(Carbs, FixedModeKeepsTheReferenceHyperParameters) {
+  Carbs c(lr_epochs("fixed"));
+  run_sequential(c, 10);
+  const auto j = nlohmann::json::parse(c.save_state());
+  const auto ref = GpHyper::reference(KernelKind::kLinearMatern, 3, 0.3).theta;
+  EXPECT_EQ(j["hyper"]["output"].get<std::vector<double>>(), ref);
+  EXPECT_EQ(j["fitted_at"], -1);
+  Carbs f(lr_epochs("fit"));
+  run_sequential(f, 10);
+  EXPECT_NE(nlohmann::json::parse(f.save_state())["hyper"]["output"].get<std::vector<double>>(),
+            ref);
+}
+
+}  // namespace
+}  // namespace scaletune::search
