@@ -1,0 +1,40 @@
+// The PPO trainer (`task: ppo`): CleanRL's ppo.py / ppo_continuous_action.py as one explicit C++
+// loop over the torch-free environments of trainer/envs: rollout, GAE, flatten, minibatch epochs.
+// Data parallel: every rank steps its own environments and the gradients are averaged across
+// ranks (trainer/dist/comm.h) before clipping and the Adam step, so every rank holds the same
+// weights. What it is not: recurrent or convolutional policies, off-policy replay.
+//
+// Torch-free header: callers (the plugin table, tests) need no LibTorch include.
+#pragma once
+
+#include <vector>
+
+#include "trainer/core/result.h"
+#include "trainer/ppo/ppo_config.h"
+
+namespace scaletune::trainer {
+
+namespace dist {
+class Communicator;
+}
+
+// Runs one PPO training run and returns its result (config left empty: the caller stores the
+// resolved config). Failures caused by the settings (NaN losses, an unavailable device, a run
+// shorter than one rollout) come back as a status with a reason, not as exceptions.
+// `comm` null or of size 1: a single process.
+TrainResult train_ppo(const PpoConfig& config, dist::Communicator* comm = nullptr);
+
+// The loss terms of one minibatch, computed by the same code the trainer runs (exposed for tests).
+struct PpoLossInputs {
+  std::vector<float> new_logprob, old_logprob, advantages, new_value, old_value, returns, entropy;
+  double clip_coef = 0.2;
+  bool clip_vloss = true;
+  bool norm_adv = true;
+};
+struct PpoLossTerms {
+  double pg_loss = 0, v_loss = 0, entropy_loss = 0, approx_kl = 0, old_approx_kl = 0,
+         clipfrac = 0;
+};
+PpoLossTerms ppo_loss_terms(const PpoLossInputs& in);
+
+}  // namespace scaletune::trainer
