@@ -1,0 +1,52 @@
+// Helper program of the store's crash and concurrent-reader tests: appends a deterministic
+// sequence of operations to a records file and reports each completed one on stdout, so the
+// test can kill it at any instant and know what must be in the file.
+//
+//   store_crash_writer PATH FIRST_OP LAST_OP
+//
+// Operation k: every 5th stores the text "search_state" = "state k", every 3rd appends a
+// 3-point curve of trial k, the others append trial row sample_trial(k). A missing file is
+// created, an existing one resumed.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <string>
+
+#include "orchestrator/store/records.h"
+#include "tests/store/store_fixtures.h"
+
+namespace st = scaletune::store;
+
+int main(int argc, char** argv) {
+  if (argc != 4) {
+    std::fprintf(stderr, "usage: %s PATH FIRST_OP LAST_OP\n", argv[0]);
+    return 2;
+  }
+  const std::string path = argv[1];
+  const long first = std::atol(argv[2]);
+  const long last = std::atol(argv[3]);
+  try {
+    auto writer = std::filesystem::exists(path)
+                      ? st::RecordsWriter::open_existing(path).writer
+                      : st::RecordsWriter::create(path, st::test::sample_meta());
+    for (long k = first; k <= last; ++k) {
+      if (k % 5 == 4) {
+        writer.put_text("search_state", "state " + std::to_string(k));
+      } else if (k % 3 == 2) {
+        writer.append_curve(k, 0, st::test::sample_curve(k, 3));
+      } else {
+        writer.append_trial(st::test::sample_trial(k));
+      }
+      // One write(2) per completed operation: it reaches the pipe even if we are killed next.
+      const std::string line = std::to_string(k) + "\n";
+      if (::write(STDOUT_FILENO, line.data(), line.size()) < 0) return 1;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "store_crash_writer: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
