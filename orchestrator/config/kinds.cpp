@@ -1,5 +1,7 @@
 #include "orchestrator/config/kinds.h"
 
+#include "orchestrator/search/search_config.h"
+
 namespace scaletune::config {
 
 std::string TrainConfig::task() const {
@@ -59,6 +61,8 @@ std::string resolve_to_yaml(const Document& doc, bool comments) {
   switch (detect_kind(doc)) {
     case ConfigKind::kTrain:
       return bind_train_config(doc).to_yaml(comments);
+    case ConfigKind::kSearch:
+      return config::to_yaml(bind<search::SearchConfig>(doc), comments);
     default:
       break;
   }
