@@ -7,6 +7,7 @@
 #include <string>
 
 #include "trainer/core/plugin_api.h"
+#include "trainer/lm/train_lm.h"
 
 namespace scaletune::trainer {
 namespace {
@@ -43,6 +44,7 @@ extern "C" const scaletune::trainer::TorchPlugin* scaletune_torch_plugin() {
   static const scaletune::trainer::TorchPlugin plugin = [] {
     scaletune::trainer::TorchPlugin p;
     p.runtime_info = &scaletune::trainer::runtime_info;
+    p.train_lm = &scaletune::trainer::lm::train_lm;
     return p;
   }();
   return &plugin;

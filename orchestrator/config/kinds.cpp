@@ -20,7 +20,7 @@ std::vector<FieldInfo> TrainConfig::fields() const {
   return std::visit([](const auto& c) { return list_fields(c); }, value);
 }
 
-std::vector<std::string> train_tasks() { return {"synthetic"}; }
+std::vector<std::string> train_tasks() { return {"synthetic", "lm"}; }
 
 TrainConfig bind_train_config(const Document& doc, const std::string& forced_task) {
   const std::string written = doc.peek("task", "");
@@ -32,6 +32,7 @@ TrainConfig bind_train_config(const Document& doc, const std::string& forced_tas
   const std::string task = forced_task.empty() ? written : forced_task;
   const auto tasks = train_tasks();
   if (task == "synthetic") return TrainConfig{bind<trainer::SyntheticConfig>(doc)};
+  if (task == "lm") return TrainConfig{bind<trainer::LmConfig>(doc)};
   std::string list;
   for (const auto& t : tasks) list += (list.empty() ? "" : ", ") + t;
   const std::string hint = nearest(task, tasks);

@@ -11,13 +11,14 @@
 #include <vector>
 
 #include "orchestrator/config/binder.h"
+#include "trainer/lm/lm_config.h"
 #include "trainer/synthetic/synthetic.h"
 
 namespace scaletune::config {
 
 // A training config of any task, bound to that task's struct.
 struct TrainConfig {
-  std::variant<trainer::SyntheticConfig> value;
+  std::variant<trainer::SyntheticConfig, trainer::LmConfig> value;
 
   std::string task() const;
   nlohmann::json to_json() const;

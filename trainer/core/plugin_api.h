@@ -11,10 +11,12 @@
 
 #include <string>
 
+#include "trainer/lm/train_lm.h"
+
 namespace scaletune::trainer {
 
 // Bump when TorchPlugin's layout or any struct it passes changes.
-constexpr int kTorchPluginAbi = 1;
+constexpr int kTorchPluginAbi = 2;
 
 struct RuntimeInfo {
   std::string torch_version;  // e.g. "1.13.1"
@@ -29,6 +31,8 @@ struct RuntimeInfo {
 struct TorchPlugin {
   int abi = kTorchPluginAbi;
   RuntimeInfo (*runtime_info)() = nullptr;
+  // One GPT language-model run (trainer/lm/train_lm.h); never throws for the run's own problems.
+  lm::LmRunEnd (*train_lm)(const lm::LmRun& run) = nullptr;
 };
 
 }  // namespace scaletune::trainer
