@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -410,8 +411,12 @@ void add_flags(Law& law, const FitOptions& o, int replicates_wanted) {
     const double limit = std::max(o.max_relative_width * std::fabs(law.coef.at(e)),
                                   o.max_absolute_width);
     if (!(width <= limit))
-      law.flags.push_back("wide_interval: " + e + " interval width " +
-                          nlohmann::json(width).dump() + " > " + nlohmann::json(limit).dump());
+    {
+      char buf[160];
+      std::snprintf(buf, sizeof(buf), "wide_interval: %s interval width %.3g > %.3g", e.c_str(),
+                    width, limit);
+      law.flags.push_back(buf);
+    }
   }
   if (law.loso.contains("relative_error") &&
       law.loso["relative_error"].get<double>() > o.max_loso_error)

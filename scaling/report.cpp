@@ -166,12 +166,25 @@ class Plot {
       }
     }
     o << "</g>";
-    // Legend, top right.
+    // Legend in the top corner (left or right) that covers fewer data points.
+    int rows = 0;
+    for (const auto& s : series_) rows += s.label.empty() ? 0 : 1;
+    auto covered = [&](double X) {
+      int n = 0;
+      for (const auto& s : series_)
+        for (std::size_t i = 0; i < s.x.size(); ++i) {
+          if (!ok(s.x[i], s.y[i])) continue;
+          const double px = sx(s.x[i]), py = sy(s.y[i]);
+          n += px >= X - 6 && px <= X + 196 && py >= T && py <= T + 8 + 16 * rows;
+        }
+      return n;
+    };
+    const double legend_x = covered(L + 10) < covered(W - R - 200) ? L + 10 : W - R - 200;
     int row = 0;
     for (const auto& s : series_) {
       if (s.label.empty()) continue;
       const double Y = T + 14 + 16 * row++;
-      const double X = W - R - 200;
+      const double X = legend_x;
       o << "<rect x='" << X - 6 << "' y='" << Y - 11 << "' width='196' height='16' "
         << "fill='white' fill-opacity='0.8'/>";
       if (s.kind == Kind::kLine)
@@ -459,9 +472,12 @@ std::string render_report(const FitResult& fit, const Prediction* pred) {
     << "<th>leave-one-scale-out</th><th>flags</th></tr>";
   for (const auto& law : fit.laws) {
     const std::size_t npts = law.points.empty() ? 0 : law.points.begin()->second.size();
-    std::string loso = law.loso.contains("relative_error")
-                           ? num(100 * law.loso["relative_error"].get<double>(), 3) + " % error"
-                           : law.loso.value("skipped", std::string("—"));
+    std::string loso = "—";
+    if (law.loso.is_object() && law.loso.contains("relative_error"))
+      loso = num(100 * law.loso["relative_error"].get<double>(), 3) + " % error at C = " +
+             num(law.loso.value("left_out_compute", kNaN), 2);
+    else if (law.loso.is_object())
+      loso = law.loso.value("skipped", std::string("—"));
     h << "<tr><td>" << esc(law.y) << "</td><td>" << esc(pretty_method(law.method))
       << (law.form == "two_variable" ? " (N, D)" : "") << "</td><td>" << esc(law_formula(law))
       << "</td><td>" << npts << "</td><td>" << law.scales << "</td><td>" << esc(loso) << "</td><td>";
