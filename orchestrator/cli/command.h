@@ -16,6 +16,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitError = 1;      // something went wrong while running (I/O, internal error)
 constexpr int kExitBadInput = 2;   // bad flags or config; nothing was started
 constexpr int kExitRunFailed = 3;  // a training run ended with a failure status (see its result)
+constexpr int kExitStopped = 4;    // stopped early on request (signal); `--resume` continues it
 
 // A problem with what the user asked for; the message says what to change. Exit code 2.
 class UsageError : public std::runtime_error {
@@ -37,5 +38,7 @@ struct Command {
 Command add_validate_command(CLI::App& app);
 Command add_train_command(CLI::App& app);
 Command add_submit_command(CLI::App& app);
+Command add_sweep_command(CLI::App& app);
+Command add_status_command(CLI::App& app);
 
 }  // namespace scaletune::cli

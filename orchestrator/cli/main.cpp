@@ -62,6 +62,8 @@ int main(int argc, char** argv) {
       cli::add_validate_command(app),
       cli::add_train_command(app),
       cli::add_submit_command(app),
+      cli::add_sweep_command(app),
+      cli::add_status_command(app),
   };
 
   try {

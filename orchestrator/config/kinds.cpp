@@ -1,6 +1,9 @@
 #include "orchestrator/config/kinds.h"
 
+#include <algorithm>
+
 #include "orchestrator/search/search_config.h"
+#include "orchestrator/sweep/sweep_config.h"
 
 namespace scaletune::config {
 
@@ -43,6 +46,29 @@ TrainConfig bind_train_config(const Document& doc, const std::string& forced_tas
                             (hint.empty() ? "" : " (did you mean '" + hint + "'?)"))}});
 }
 
+std::vector<Problem> check_sweep_train(const Document& train_doc, const std::string& trainer,
+                                       const std::vector<std::string>& searched) {
+  if (trainer == "command") return {};
+  std::vector<FieldInfo> fields;
+  try {
+    fields = bind_train_config(train_doc, trainer).fields();
+  } catch (const ConfigError& e) {
+    return e.problems();
+  }
+  std::vector<std::string> numeric;
+  for (const auto& f : fields)
+    if (f.type == "number" || f.type == "integer") numeric.push_back(f.path);
+  std::vector<Problem> problems;
+  for (const auto& name : searched) {
+    if (std::find(numeric.begin(), numeric.end(), name) != numeric.end()) continue;
+    const std::string hint = nearest(name, numeric);
+    problems.push_back({train_doc.name(), "search." + name,
+                        "is not a numeric field of the " + trainer + " config" +
+                            (hint.empty() ? "" : "; did you mean '" + hint + "'?")});
+  }
+  return problems;
+}
+
 ConfigKind detect_kind(const Document& doc) {
   const YAML::Node& root = doc.root();
   auto has = [&](const char* key) {
@@ -64,6 +90,16 @@ std::string resolve_to_yaml(const Document& doc, bool comments) {
       return bind_train_config(doc).to_yaml(comments);
     case ConfigKind::kSearch:
       return config::to_yaml(bind<search::SearchConfig>(doc), comments);
+    case ConfigKind::kSweep: {
+      // The checks that need no allocation; `scaletune sweep` adds the rest before starting
+      // (orchestrator/sweep/sweep_plan.h).
+      const auto sweep = bind<sweep::SweepConfig>(doc);
+      std::vector<std::string> searched;
+      for (const auto& [name, spec] : sweep.search.search) searched.push_back(name);
+      auto problems = check_sweep_train(doc.child("train"), sweep.trainer, searched);
+      if (!problems.empty()) throw ConfigError(std::move(problems));
+      return config::to_yaml(sweep, comments);
+    }
     default:
       break;
   }

@@ -34,6 +34,12 @@ std::vector<std::string> train_tasks();
 // the section is an error). Throws ConfigError.
 TrainConfig bind_train_config(const Document& doc, const std::string& task = "");
 
+// Checks a sweep's base `train:` section (the sub-document `train_doc`) against the config of
+// `trainer` and that every key in `searched` is a numeric field of it. Returns the problems
+// (empty when fine); the `command` trainer has no schema and passes.
+std::vector<Problem> check_sweep_train(const Document& train_doc, const std::string& trainer,
+                                       const std::vector<std::string>& searched);
+
 enum class ConfigKind { kTrain, kSweep, kSearch };
 
 // Tells the kind from the top-level keys. Throws ConfigError when it cannot tell.

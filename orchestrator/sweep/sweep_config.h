@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "orchestrator/search/carbs.h"
+#include "orchestrator/search/search_config.h"
 
 namespace scaletune::sweep {
 
