@@ -73,6 +73,9 @@ SlurmctldHost=$node
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+# A requeued job may start again only once its old credential expired (default 120 s); tests
+# requeue jobs, so keep it short.
+AuthInfo=cred_expire=${SCALETUNE_SLURM_CRED_EXPIRE:-5}
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool
 SlurmctldPidFile=$dir/slurmctld.pid

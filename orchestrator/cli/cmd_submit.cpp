@@ -139,6 +139,7 @@ Command add_submit_command(CLI::App& app) {
             spec.records = absolute(opts->records.empty() ? out_dir + "/records.h5"
                                                           : opts->records);
             spec.run_dir = fs::path(spec.records).parent_path().string();
+            spec.workdir = fs::current_path().string();
             spec.sweep_args.clear();
             for (const auto& o : opts->overrides) {
               spec.sweep_args.push_back("--set");

@@ -101,7 +101,7 @@ std::vector<std::string> validate(const JobSpec& s) {
       {"--account", &s.account},      {"--qos", &s.qos},
       {"signal", &s.signal},          {"scaletune program path", &s.scaletune},
       {"--config path", &s.config},   {"--records path", &s.records},
-      {"run directory", &s.run_dir},
+      {"run directory", &s.run_dir},  {"working directory", &s.workdir},
   };
   for (const auto& [what, value] : words) {
     if (!shell_safe(*value))
@@ -113,7 +113,8 @@ std::vector<std::string> validate(const JobSpec& s) {
   for (const auto& [what, value] : {std::pair{"scaletune program path", &s.scaletune},
                                     std::pair{"--config path", &s.config},
                                     std::pair{"--records path", &s.records},
-                                    std::pair{"run directory", &s.run_dir}}) {
+                                    std::pair{"run directory", &s.run_dir},
+                                    std::pair{"working directory", &s.workdir}}) {
     if (value->empty() || (*value)[0] != '/')
       errors.push_back(std::string(what) + " '" + *value + "' must be an absolute path");
   }
@@ -166,6 +167,7 @@ Values placeholder_values(const JobSpec& s) {
       {"config", s.config},
       {"records", s.records},
       {"run_dir", s.run_dir},
+      {"workdir", s.workdir},
       {"log", log_pattern(s)},
       {"sweep_args", join(s.sweep_args, " ")},
       {"total_trials", std::to_string(s.total_trials)},

@@ -42,6 +42,7 @@ struct JobSpec {
   std::string config;                   // sweep config
   std::string records;                  // HDF5 records file
   std::string run_dir;                  // batch logs and the rendered script
+  std::string workdir;                  // the job's working directory (where submit ran)
   std::vector<std::string> sweep_args;  // more arguments for `scaletune sweep` (e.g. --set k=v)
   // Array mode.
   int total_trials = 0;    // trials of the whole sweep (its budget.max_trials)
