@@ -8,6 +8,7 @@
 
 #include "trainer/core/plugin_api.h"
 #include "trainer/lm/train_lm.h"
+#include "trainer/ppo/ppo.h"
 
 namespace scaletune::trainer {
 namespace {
@@ -45,6 +46,7 @@ extern "C" const scaletune::trainer::TorchPlugin* scaletune_torch_plugin() {
     scaletune::trainer::TorchPlugin p;
     p.runtime_info = &scaletune::trainer::runtime_info;
     p.train_lm = &scaletune::trainer::lm::train_lm;
+    p.train_ppo = &scaletune::trainer::run_ppo;
     return p;
   }();
   return &plugin;

@@ -122,6 +122,10 @@ Command add_train_command(CLI::App& app) {
               }
               if (end.rank != 0) return end.result.ok() ? kExitOk : kExitRunFailed;
               result = std::move(end.result);
+            } else if (const auto* ppo = std::get_if<trainer::PpoConfig>(&cfg.value)) {
+              trainer::PpoRunEnd end = util::torch_plugin().train_ppo(trainer::PpoRun{*ppo, env});
+              if (end.rank != 0) return end.result.ok() ? kExitOk : kExitRunFailed;
+              result = std::move(end.result);
             }
             result.config = cfg.to_json();
             const std::string path = out + "/result.json";

@@ -12,13 +12,14 @@
 
 #include "orchestrator/config/binder.h"
 #include "trainer/lm/lm_config.h"
+#include "trainer/ppo/ppo_config.h"
 #include "trainer/synthetic/synthetic.h"
 
 namespace scaletune::config {
 
 // A training config of any task, bound to that task's struct.
 struct TrainConfig {
-  std::variant<trainer::SyntheticConfig, trainer::LmConfig> value;
+  std::variant<trainer::SyntheticConfig, trainer::LmConfig, trainer::PpoConfig> value;
 
   std::string task() const;
   nlohmann::json to_json() const;

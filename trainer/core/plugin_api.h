@@ -12,11 +12,12 @@
 #include <string>
 
 #include "trainer/lm/train_lm.h"
+#include "trainer/ppo/ppo.h"
 
 namespace scaletune::trainer {
 
 // Bump when TorchPlugin's layout or any struct it passes changes.
-constexpr int kTorchPluginAbi = 2;
+constexpr int kTorchPluginAbi = 3;
 
 struct RuntimeInfo {
   std::string torch_version;  // e.g. "1.13.1"
@@ -33,6 +34,8 @@ struct TorchPlugin {
   RuntimeInfo (*runtime_info)() = nullptr;
   // One GPT language-model run (trainer/lm/train_lm.h); never throws for the run's own problems.
   lm::LmRunEnd (*train_lm)(const lm::LmRun& run) = nullptr;
+  // One PPO run (trainer/ppo/ppo.h); never throws for the run's own problems.
+  PpoRunEnd (*train_ppo)(const PpoRun& run) = nullptr;
 };
 
 }  // namespace scaletune::trainer

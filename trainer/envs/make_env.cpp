@@ -9,19 +9,6 @@
 
 namespace scaletune::envs {
 
-void EnvConfig::validate(std::vector<std::string>& errors) const {
-  if (id != "maze") return;
-  const std::int64_t train_end = train_level_start + train_num_levels;
-  const std::int64_t eval_end = eval_level_start + eval_num_levels;
-  if (train_level_start < eval_end && eval_level_start < train_end) {
-    errors.push_back("env: training levels [" + std::to_string(train_level_start) + ", " +
-                     std::to_string(train_end) + ") overlap the held-out levels [" +
-                     std::to_string(eval_level_start) + ", " + std::to_string(eval_end) +
-                     "); move eval_level_start to " + std::to_string(train_end) +
-                     " or beyond so held-out returns measure generalisation");
-  }
-}
-
 std::unique_ptr<VecEnv> make_vec_env(const EnvConfig& config, int num_envs, LevelSet set) {
   if (num_envs < 1) throw std::invalid_argument("num_envs must be at least 1");
   if (config.id == "cartpole") {

@@ -38,7 +38,19 @@ struct EnvConfig {
     v.field("eval_level_start", eval_level_start, "First held-out maze level id.").min(0);
     v.field("eval_num_levels", eval_num_levels, "Number of held-out maze levels.").min(1);
   }
-  void validate(std::vector<std::string>& errors) const;
+  // Inline so the torch-free config library needs no link to the environments.
+  void validate(std::vector<std::string>& errors) const {
+    if (id != "maze") return;
+    const std::int64_t train_end = train_level_start + train_num_levels;
+    const std::int64_t eval_end = eval_level_start + eval_num_levels;
+    if (train_level_start < eval_end && eval_level_start < train_end) {
+      errors.push_back("env: training levels [" + std::to_string(train_level_start) + ", " +
+                       std::to_string(train_end) + ") overlap the held-out levels [" +
+                       std::to_string(eval_level_start) + ", " + std::to_string(eval_end) +
+                       "); move eval_level_start to " + std::to_string(train_end) +
+                       " or beyond so held-out returns measure generalisation");
+    }
+  }
 };
 
 // Which seed set an environment draws from.

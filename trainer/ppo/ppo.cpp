@@ -276,7 +276,7 @@ std::string human(double v) {
 
 // ---- the trainer ----------------------------------------------------------------------------
 
-void run(const PpoConfig& cfg, dist::Communicator* comm, TrainResult& result,
+void run(const PpoConfig& cfg, dist::Communicator* comm, int local_rank, TrainResult& result,
          std::chrono::steady_clock::time_point t0) {
   const int rank = comm ? comm->rank() : 0;
   const int world = comm ? comm->size() : 1;
@@ -290,7 +290,10 @@ void run(const PpoConfig& cfg, dist::Communicator* comm, TrainResult& result,
     result.reason = "device cuda requested but LibTorch sees no CUDA device; use device: cpu";
     return;
   }
-  const torch::Device device = cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  const torch::Device device =
+      cuda ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank))
+           : torch::Device(torch::kCPU);
+  result.info["device"] = device.str();
 
   const int T = cfg.num_steps, N = cfg.num_envs;
   const int64_t batch = static_cast<int64_t>(T) * N;  // per rank
@@ -627,14 +630,14 @@ PpoLossTerms ppo_loss_terms(const PpoLossInputs& in) {
           l.old_approx_kl.item<double>(), l.clipfrac.item<double>()};
 }
 
-TrainResult train_ppo(const PpoConfig& config, dist::Communicator* comm) {
+TrainResult train_ppo(const PpoConfig& config, dist::Communicator* comm, int local_rank) {
   const auto t0 = std::chrono::steady_clock::now();
   TrainResult result;
   result.task = "ppo";
   result.objective = "eval_return";
   const int world = comm ? comm->size() : 1;
   try {
-    run(config, comm, result, t0);
+    run(config, comm, local_rank, result, t0);
   } catch (const std::bad_alloc&) {
     result.status = RunStatus::kOom;
     result.reason = "out of host memory; lower num_envs, num_steps or the network size";
@@ -662,6 +665,27 @@ TrainResult train_ppo(const PpoConfig& config, dist::Communicator* comm) {
   result.info["backend"] = comm ? comm->backend() : "local";
   result.info["env"] = config.env.id;
   return result;
+}
+
+PpoRunEnd run_ppo(const PpoRun& run) {
+  PpoRunEnd end;
+  std::unique_ptr<dist::Communicator> comm;
+  dist::DistEnv denv;
+  try {
+    denv = dist::parse_dist_env(run.env);
+    end.rank = denv.rank;
+    const bool cuda = run.config.device == "cuda" ||
+                      (run.config.device == "auto" && torch::cuda::is_available());
+    comm = dist::connect(denv, cuda && torch::cuda::is_available());
+  } catch (const std::exception& e) {
+    end.result.task = "ppo";
+    end.result.objective = "eval_return";
+    end.result.status = RunStatus::kFailed;
+    end.result.reason = std::string("joining the data-parallel world failed: ") + e.what();
+    return end;
+  }
+  end.result = train_ppo(run.config, comm.get(), denv.local_rank);
+  return end;
 }
 
 }  // namespace scaletune::trainer

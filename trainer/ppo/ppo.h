@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "trainer/core/result.h"
+#include "trainer/dist/dist_env.h"
 #include "trainer/ppo/ppo_config.h"
 
 namespace scaletune::trainer {
@@ -21,8 +22,22 @@ class Communicator;
 // Runs one PPO training run and returns its result (config left empty: the caller stores the
 // resolved config). Failures caused by the settings (NaN losses, an unavailable device, a run
 // shorter than one rollout) come back as a status with a reason, not as exceptions.
-// `comm` null or of size 1: a single process.
-TrainResult train_ppo(const PpoConfig& config, dist::Communicator* comm = nullptr);
+// `comm` null or of size 1: a single process. `local_rank` picks the CUDA device.
+TrainResult train_ppo(const PpoConfig& config, dist::Communicator* comm = nullptr,
+                      int local_rank = 0);
+
+// What `scaletune train` hands the plugin for `task: ppo` (trainer/core/plugin_api.h).
+struct PpoRun {
+  PpoConfig config;
+  dist::EnvMap env;  // launcher variables (dist::dist_env_variables())
+};
+struct PpoRunEnd {
+  TrainResult result;
+  int rank = 0;  // only rank 0 writes result.json
+};
+// Joins the world the launcher describes (a single process without one) and runs train_ppo.
+// Never throws: a malformed launcher environment or a failed rendezvous is a failed result.
+PpoRunEnd run_ppo(const PpoRun& run);
 
 // The loss terms of one minibatch, computed by the same code the trainer runs (exposed for tests).
 struct PpoLossInputs {
