@@ -40,5 +40,6 @@ Command add_train_command(CLI::App& app);
 Command add_submit_command(CLI::App& app);
 Command add_sweep_command(CLI::App& app);
 Command add_status_command(CLI::App& app);
+Command add_ask_tell_command(CLI::App& app);
 
 }  // namespace scaletune::cli

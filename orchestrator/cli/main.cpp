@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
       cli::add_submit_command(app),
       cli::add_sweep_command(app),
       cli::add_status_command(app),
+      cli::add_ask_tell_command(app),
   };
 
   try {

@@ -243,7 +243,7 @@ GpHyper Gp::fit(const GpHyper& start, const Eigen::MatrixXd& X, const Eigen::Vec
   ceres::GradientProblem problem(new MarginalLikelihood(start, X, y, radius));
   ceres::GradientProblemSolver::Options options;
   options.line_search_direction_type = ceres::LBFGS;
-  options.max_num_iterations = 60;
+  options.max_num_iterations = 30;  // warm-started: later refits continue the descent
   options.logging_type = ceres::SILENT;
   options.minimizer_progress_to_stdout = false;
   options.function_tolerance = 1e-7;

@@ -1,0 +1,327 @@
+// Search quality on the carbs.md §14 problems: CARBS against random search and a GP-free local
+// search (CARBS' candidate sampler around the Pareto front without any model), side by side.
+//
+//   bench/search_quality [--seeds 10] [--n 100] [--problems a,b] [--parallel 1,4]
+//
+// For each problem, mode (1 or 4 suggestions outstanding, the oldest observed first) and method
+// it prints median [min, max] over seeds of: best_obs_true (true value of the best *observed*
+// success, what a user would deploy) after 25/50/100 evaluations and within two cost budgets,
+// the Pareto-front regret (B1, B2), cumulative cost (failures included) and failure count.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <sstream>
+
+#include "bench/search/problems.h"
+#include "orchestrator/search/space.h"
+#include "orchestrator/search/stats.h"
+
+namespace scaletune::bench {
+namespace {
+
+struct Pick {
+  std::string id;
+  std::map<std::string, double> params;
+};
+
+class Method {
+ public:
+  virtual ~Method() = default;
+  virtual Pick suggest() = 0;
+  virtual void observe(const Pick& p, const Eval& e) = 0;
+};
+
+class CarbsMethod : public Method {
+ public:
+  explicit CarbsMethod(const search::SearchConfig& c) : carbs_(c) {}
+  Pick suggest() override {
+    const auto s = carbs_.suggest();
+    return {s.id, s.params};
+  }
+  void observe(const Pick& p, const Eval& e) override {
+    search::Observation o;
+    o.suggestion_id = p.id;
+    o.output = e.observed;
+    o.cost = e.cost;
+    o.failed = e.failed;
+    carbs_.observe(o);
+  }
+
+ private:
+  search::Carbs carbs_;
+};
+
+// Uniform in each parameter's own space (log-uniform for log, ...) over the problem's box.
+class RandomMethod : public Method {
+ public:
+  RandomMethod(const Problem& p, std::uint64_t seed)
+      : space_(p.config.search), box_(p.box), rng_(seed) {}
+  Pick suggest() override {
+    Pick pick;
+    for (int i = 0; i < space_.dims(); ++i) {
+      const double lo = space_.basic_from_param(i, box_[i].first),
+                   hi = space_.basic_from_param(i, box_[i].second);
+      double v;
+      do {
+        v = space_.param_from_basic(i, rng_.uniform(lo, hi));
+      } while (space_.spec(i).integer &&
+               (v < search::param_min(space_.spec(i)) || v > search::param_max(space_.spec(i))));
+      pick.params[space_.name(i)] = v;
+    }
+    return pick;
+  }
+  void observe(const Pick&, const Eval&) override {}
+
+ private:
+  search::Space space_;
+  std::vector<std::pair<double, double>> box_;
+  search::Rng rng_;
+};
+
+// GP-free local search: the random phase of CARBS, then Gaussian steps (radius r in basic units)
+// from a uniformly chosen point of the current Pareto front (cheap bucket + conservative rule).
+class LocalMethod : public Method {
+ public:
+  LocalMethod(const Problem& p, std::uint64_t seed)
+      : space_(p.config.search), sign_(p.config.sign()), rng_(seed) {}
+  Pick suggest() override {
+    std::vector<std::vector<double>> origins;
+    if (static_cast<int>(outs_.size()) < 4) {
+      origins.push_back(space_.center_basic());
+    } else {
+      search::FrontOptions fo;
+      fo.sign = sign_;
+      for (const auto& g : search::pareto_front(outs_, costs_, {}, fo))
+        origins.push_back(basics_[g.members[0]]);
+    }
+    const double r = 0.3;
+    for (int attempt = 0; attempt < 10000; ++attempt) {
+      const auto& o = origins[rng_.index(origins.size())];
+      std::vector<double> x(o.size());
+      for (std::size_t i = 0; i < x.size(); ++i)
+        x[i] = space_.round_in_basic(static_cast<int>(i), o[i] + r * rng_.normal());
+      if (!space_.inside(x.data())) continue;
+      Pick pick;
+      for (int i = 0; i < space_.dims(); ++i)
+        pick.params[space_.name(i)] = space_.param_from_basic(i, x[static_cast<std::size_t>(i)]);
+      return pick;
+    }
+    return {};
+  }
+  void observe(const Pick& p, const Eval& e) override {
+    if (e.failed || !std::isfinite(e.observed)) return;
+    std::vector<double> b;
+    for (int i = 0; i < space_.dims(); ++i)
+      b.push_back(space_.basic_from_param(i, p.params.at(space_.name(i))));
+    basics_.push_back(b);
+    outs_.push_back(e.observed);
+    costs_.push_back(e.cost);
+  }
+
+ private:
+  search::Space space_;
+  int sign_;
+  search::Rng rng_;
+  std::vector<std::vector<double>> basics_;
+  std::vector<double> outs_, costs_;
+};
+
+struct Record {
+  Eval e;
+  bool success = false;
+};
+
+struct RunResult {
+  std::vector<Record> evals;  // in observation order
+  double seconds = 0;
+};
+
+RunResult run(const Problem& p, Method& m, int n, int parallel, std::uint64_t seed) {
+  std::mt19937_64 noise(1000 + seed);
+  RunResult r;
+  std::deque<Pick> pending;
+  const auto t0 = std::chrono::steady_clock::now();
+  int suggested = 0;
+  while (static_cast<int>(r.evals.size()) < n) {
+    while (static_cast<int>(pending.size()) < parallel && suggested < n) {
+      pending.push_back(m.suggest());
+      ++suggested;
+    }
+    const Pick pick = pending.front();
+    pending.pop_front();
+    const Eval e = p.eval(pick.params, noise);
+    m.observe(pick, e);
+    r.evals.push_back({e, !e.failed && std::isfinite(e.observed)});
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+struct Metrics {
+  double best_obs_true(const std::vector<Record>& ev, std::size_t i, int sign) const {
+    double best_obs = 0, truth = std::nan("");
+    bool any = false;
+    for (std::size_t k = 0; k < std::min(i, ev.size()); ++k) {
+      if (!ev[k].success) continue;
+      if (!any || sign * ev[k].e.observed > sign * best_obs) {
+        best_obs = ev[k].e.observed;
+        truth = ev[k].e.truth;
+        any = true;
+      }
+    }
+    return truth;
+  }
+  // Best observed success within cumulative cost <= budget.
+  double at_budget(const std::vector<Record>& ev, double budget, int sign) const {
+    double cum = 0;
+    std::size_t i = 0;
+    while (i < ev.size() && cum + ev[i].e.cost <= budget) cum += ev[i++].e.cost;
+    return best_obs_true(ev, i, sign);
+  }
+  double cum_cost(const std::vector<Record>& ev) const {
+    double c = 0;
+    for (const auto& r : ev) c += r.e.cost;
+    return c;
+  }
+  // Mean over a log grid of costs of (best true value with cost <= c) - f*(c), sign-adjusted.
+  std::pair<double, double> front_regret(const Problem& p, const std::vector<Record>& ev) const {
+    const int sign = p.config.sign();
+    double sum = 0;
+    int covered = 0;
+    for (int g = 0; g < 20; ++g) {
+      const double c = p.grid_lo * std::pow(p.grid_hi / p.grid_lo, g / 19.0);
+      bool any = false;
+      double best = 0;
+      for (const auto& r : ev)
+        if (r.success && r.e.cost <= c && (!any || sign * r.e.truth > sign * best)) {
+          best = r.e.truth;
+          any = true;
+        }
+      if (!any) continue;
+      sum += sign * (p.front(c) - best);
+      ++covered;
+    }
+    return {covered ? sum / covered : std::nan(""), covered / 20.0};
+  }
+};
+
+std::string stat(std::vector<double> v) {
+  v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x); }), v.end());
+  if (v.empty()) return "      -             ";
+  std::sort(v.begin(), v.end());
+  const double med = v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%7.4g [%.4g,%.4g]", med, v.front(), v.back());
+  return buf;
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(item);
+  return out;
+}
+
+// Cost budgets at which best_obs_true is compared (roughly 1/10 and 1/2 of CARBS' spend).
+std::pair<double, double> budgets(const std::string& name) {
+  if (name == "lr_epochs") return {1000, 5000};
+  if (name == "chinchilla") return {100, 1e4};
+  if (name == "oom_failures") return {200, 800};
+  if (name == "hartmann6") return {25, 100};
+  return {250, 1000};
+}
+
+}  // namespace
+}  // namespace scaletune::bench
+
+int main(int argc, char** argv) {
+  using namespace scaletune::bench;
+  int seeds = 10, n = 100;
+  std::vector<std::string> names;
+  std::vector<int> modes = {1, 4};
+  std::string hyper = "fit", outstanding = "thompson";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--seeds"))
+      seeds = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--n"))
+      n = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--problems"))
+      names = split(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--hyper"))
+      hyper = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--outstanding"))
+      outstanding = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--parallel")) {
+      modes.clear();
+      for (const auto& m : split(argv[i + 1])) modes.push_back(std::atoi(m.c_str()));
+    } else {
+      std::fprintf(stderr,
+                   "usage: %s [--seeds N] [--n N] [--problems a,b] [--parallel 1,4] "
+                   "[--hyper fit|fixed] [--outstanding thompson|mean]\n",
+                   argv[0]);
+      return 2;
+    }
+  }
+  std::printf(
+      "search quality: %d seeds, %d evaluations; median [min,max] over seeds; CARBS with "
+      "hyperparameters=%s, outstanding=%s\n",
+      seeds, n, hyper.c_str(), outstanding.c_str());
+  std::printf(
+      "best_obs@i = true value of the best observed success after i evaluations; "
+      "@$B = within cumulative cost B\n\n");
+  Metrics mt;
+  for (const Problem& p : all_problems()) {
+    if (!names.empty() && std::find(names.begin(), names.end(), p.name) == names.end()) continue;
+    const int sign = p.config.sign();
+    const auto [b1, b2] = budgets(p.name);
+    std::printf("%s (%s)\n", p.name.c_str(), p.config.direction.c_str());
+    std::printf("%-3s %-7s %-22s %-22s %-22s %-22s %-22s %-22s %-22s %-6s %s\n", "par", "method",
+                "best_obs@25", "best_obs@50", "best_obs@100",
+                ("best_obs@$" + std::to_string(static_cast<long long>(b1))).c_str(),
+                ("best_obs@$" + std::to_string(static_cast<long long>(b2))).c_str(), "front_regret",
+                "cum_cost", "fails", "s/run");
+    for (int par : modes) {
+      for (const std::string method : {"carbs", "local", "random"}) {
+        std::vector<double> o25, o50, o100, ob1, ob2, reg, cost, fails, secs;
+        for (int s = 0; s < seeds; ++s) {
+          std::unique_ptr<Method> m;
+          auto cfg = p.config;
+          cfg.seed = s;
+          cfg.carbs.hyperparameters = hyper;
+          cfg.carbs.outstanding = outstanding;
+          if (method == "carbs")
+            m = std::make_unique<CarbsMethod>(cfg);
+          else if (method == "local")
+            m = std::make_unique<LocalMethod>(p, 77 + s);
+          else
+            m = std::make_unique<RandomMethod>(p, 77 + s);
+          const RunResult r = run(p, *m, n, par, static_cast<std::uint64_t>(s));
+          o25.push_back(mt.best_obs_true(r.evals, 25, sign));
+          o50.push_back(mt.best_obs_true(r.evals, 50, sign));
+          o100.push_back(mt.best_obs_true(r.evals, 100, sign));
+          ob1.push_back(mt.at_budget(r.evals, b1, sign));
+          ob2.push_back(mt.at_budget(r.evals, b2, sign));
+          reg.push_back(p.front ? mt.front_regret(p, r.evals).first : std::nan(""));
+          cost.push_back(mt.cum_cost(r.evals));
+          double f = 0;
+          for (const auto& e : r.evals) f += e.success ? 0 : 1;
+          fails.push_back(f);
+          secs.push_back(r.seconds);
+        }
+        std::sort(fails.begin(), fails.end());
+        std::sort(secs.begin(), secs.end());
+        std::printf("%-3d %-7s %s %s %s %s %s %s %s %-6.0f %.2f\n", par, method.c_str(),
+                    stat(o25).c_str(), stat(o50).c_str(), stat(o100).c_str(), stat(ob1).c_str(),
+                    stat(ob2).c_str(), stat(reg).c_str(), stat(cost).c_str(),
+                    fails[fails.size() / 2], secs[secs.size() / 2]);
+        std::fflush(stdout);
+      }
+    }
+    std::printf("\n");
+  }
+  return 0;
+}
