@@ -304,6 +304,19 @@ TEST(Carbs, MaxSuggestionCostIsRespected) {
   EXPECT_GT(bo, 10);
 }
 
+TEST(Carbs, FallbackIsNeverSilent) {
+  // Every candidate is predicted to cost more than the limit: the suggestion says why.
+  auto cfg = lr_epochs();
+  cfg.carbs.max_suggestion_cost = 1.5;  // below every possible cost (epochs >= 2)
+  Carbs c(cfg);
+  std::mt19937_64 noise(4);
+  for (int i = 0; i < 4; ++i) c.observe(result(c.suggest(), noise));
+  const Suggestion s = c.suggest();
+  EXPECT_EQ(s.kind, SuggestionKind::kFallback);
+  EXPECT_NE(s.fallback_reason.find("max_suggestion_cost"), std::string::npos) << s.fallback_reason;
+  EXPECT_EQ(s.params.size(), 3u);
+}
+
 TEST(Carbs, LargeHistoriesUseALocalSubset) {
   auto cfg = lr_epochs();
   cfg.carbs.max_gp_observations = 64;
