@@ -244,6 +244,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> names;
   std::vector<int> modes = {1, 4};
   std::string hyper = "fit", outstanding = "thompson";
+  bool clamp = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seeds"))
       seeds = std::atoi(argv[i + 1]);
@@ -255,21 +256,23 @@ int main(int argc, char** argv) {
       hyper = argv[i + 1];
     else if (!std::strcmp(argv[i], "--outstanding"))
       outstanding = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--clamp"))
+      clamp = std::atoi(argv[i + 1]) != 0;
     else if (!std::strcmp(argv[i], "--parallel")) {
       modes.clear();
       for (const auto& m : split(argv[i + 1])) modes.push_back(std::atoi(m.c_str()));
     } else {
       std::fprintf(stderr,
                    "usage: %s [--seeds N] [--n N] [--problems a,b] [--parallel 1,4] "
-                   "[--hyper fit|fixed] [--outstanding thompson|mean]\n",
+                   "[--hyper fit|fixed] [--outstanding thompson|mean] [--clamp 1|0]\n",
                    argv[0]);
       return 2;
     }
   }
   std::printf(
       "search quality: %d seeds, %d evaluations; median [min,max] over seeds; CARBS with "
-      "hyperparameters=%s, outstanding=%s\n",
-      seeds, n, hyper.c_str(), outstanding.c_str());
+      "hyperparameters=%s, outstanding=%s, clamp_pareto_threshold=%d\n",
+      seeds, n, hyper.c_str(), outstanding.c_str(), clamp ? 1 : 0);
   std::printf(
       "best_obs@i = true value of the best observed success after i evaluations; "
       "@$B = within cumulative cost B\n\n");
@@ -293,6 +296,7 @@ int main(int argc, char** argv) {
           cfg.seed = s;
           cfg.carbs.hyperparameters = hyper;
           cfg.carbs.outstanding = outstanding;
+          cfg.carbs.clamp_pareto_threshold = clamp;
           if (method == "carbs")
             m = std::make_unique<CarbsMethod>(cfg);
           else if (method == "local")
