@@ -17,6 +17,8 @@ packages=(
   googletest libgtest-dev
   # Python interop and reference comparisons (Debian's python3 at /usr/bin/python3)
   python3 python3-torch python3-h5py python3-numpy
+  # scaling: headless chromium renders the fit report in a test; SciPy is the benchmark's reference
+  chromium python3-scipy
 )
 
 missing=()
