@@ -5,6 +5,7 @@
 // SciPy's L-BFGS-B (bench/scaling/approach3_reference.py) on a subset, scaled to the full count.
 //
 //   build/bench/scaling_bench [--threads 2] [--no-reference]
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
