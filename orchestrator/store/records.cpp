@@ -35,6 +35,7 @@ namespace fs = std::filesystem;
 constexpr std::uint64_t kTrialChunkRows = 64;
 constexpr std::uint64_t kCurveChunkRows = 256;
 constexpr hsize_t kTextChunkBytes = 16384;
+constexpr hsize_t kAllocationBlock = 1 << 20;
 constexpr const char* kParamPrefix = "param.";
 constexpr const char* kMetricPrefix = "metric.";
 constexpr const char* kOtherMetrics = "other_metrics_json";
@@ -56,6 +57,7 @@ class DefinitiveError : public StoreError {
 
 std::vector<Column> trial_columns(const SweepMeta& meta) {
   std::vector<Column> c = {
+      {"seq", ColumnType::kInt64},
       {"trial_id", ColumnType::kInt64},       {"attempt", ColumnType::kInt32},
       {"status", ColumnType::kString},        {"failure_kind", ColumnType::kString},
       {"reason", ColumnType::kString},        {"objective", ColumnType::kFloat64},
@@ -73,8 +75,8 @@ std::vector<Column> trial_columns(const SweepMeta& meta) {
 }
 
 std::vector<Column> curve_columns() {
-  return {{"trial_id", ColumnType::kInt64},       {"attempt", ColumnType::kInt32},
-          {"step", ColumnType::kInt64},           {"tokens", ColumnType::kFloat64},
+  return {{"seq", ColumnType::kInt64},            {"trial_id", ColumnType::kInt64},
+          {"attempt", ColumnType::kInt32},        {"step", ColumnType::kInt64},           {"tokens", ColumnType::kFloat64},
           {"flops", ColumnType::kFloat64},        {"wall_seconds", ColumnType::kFloat64},
           {"train_loss", ColumnType::kFloat64},   {"val_loss", ColumnType::kFloat64},
           {"train_return", ColumnType::kFloat64}, {"eval_return", ColumnType::kFloat64}};
@@ -169,6 +171,11 @@ h5::Id file_access(const std::string& what) {
   // 1.8 object headers carry checksums, so a torn header is an error, never silent garbage; and
   // the superblock has no "open for writing" flag that would lock out readers (1.10's has).
   h5::check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18), what);
+  // Grow the file in 1 MiB blocks for metadata and for small raw data (chunks, strings): a
+  // reader that opened the file a moment ago knows the file's end as of then, and an append
+  // that stays inside the current block never points past it.
+  h5::check(H5Pset_meta_block_size(fapl.get(), kAllocationBlock), what);
+  h5::check(H5Pset_small_data_block_size(fapl.get(), kAllocationBlock), what);
 #if (H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 10 && H5_VERS_RELEASE >= 7) || \
     (H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 12 && H5_VERS_RELEASE >= 1) || \
     (H5_VERS_MAJOR == 1 && H5_VERS_MINOR > 12) || H5_VERS_MAJOR > 1
@@ -326,6 +333,16 @@ void read_committed(const Table& table, Rows& rows, const std::string& what) {
                      " rows are committed but holds " + std::to_string(extent));
   }
   table.read(committed, rows);
+  // `seq` is the 1-based row number. A reader racing a B-tree split can be shown a chunk as
+  // not yet allocated, which HDF5 returns as zeros; the check turns that into a retry.
+  const int seq = rows.find("seq");
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (rows.get_int(i, seq) != static_cast<std::int64_t>(i + 1)) {
+      throw StoreError(what + ": /" + table.name() + " row " + std::to_string(i) +
+                       " changed while it was read (seq " + std::to_string(rows.get_int(i, seq)) +
+                       "); if a sweep is writing the file, try again");
+    }
+  }
 }
 
 struct TrialIndex {
@@ -799,6 +816,7 @@ void RecordsWriter::append_trial(const TrialRecord& t) {
   Rows rows(im.trial_layout);
   rows.resize(1);
   const TrialIndex ix(rows, im.meta);
+  rows.set(0, rows.find("seq"), static_cast<std::int64_t>(im.trial_rows + 1));
   rows.set(0, ix.trial_id, std::int64_t{t.trial_id});
   rows.set(0, ix.attempt, std::int64_t{t.attempt});
   rows.set(0, ix.status, std::string(to_string(t.status)));
@@ -841,8 +859,10 @@ void RecordsWriter::append_curve(std::int64_t trial_id, int attempt,
   Rows rows(curve_columns());
   rows.resize(points.size());
   const CurveIndex ix(rows);
+  const int seq = rows.find("seq");
   for (std::size_t i = 0; i < points.size(); ++i) {
     const auto& p = points[i];
+    rows.set(i, seq, static_cast<std::int64_t>(im.curve_rows + i + 1));
     rows.set(i, ix.trial_id, std::int64_t{trial_id});
     rows.set(i, ix.attempt, std::int64_t{attempt});
     rows.set(i, ix.step, std::int64_t{p.step});

@@ -124,9 +124,10 @@ struct LoadOptions {
   bool curves = true;  // false skips the curves table (fast status polling of big sweeps)
 };
 
-// Reads a records file; works while a writer is appending to it (the snapshot holds everything
-// committed when the read started). Throws StoreError for a missing file, a non-HDF5 or truncated
-// file, an HDF5 file of another tool, or a file from a newer schema version.
+// Reads a records file; works while a writer is appending to it. Each table is read up to its
+// committed rows, so every row is whole; the tables are read one after the other, so the curves
+// may hold points appended just after the last trial row read. Throws StoreError for a missing
+// file, a non-HDF5 or truncated file, an HDF5 file of another tool, or a newer schema version.
 Records load(const std::string& path, const LoadOptions& options = {});
 
 struct WriterOptions {

@@ -20,61 +20,8 @@
 namespace scaletune::store {
 namespace {
 
+using test::matches;
 using test::same;
-
-// What the writer's operations 0..end-1 leave in a file (crash_writer.cpp defines them).
-struct Expected {
-  std::vector<std::int64_t> trial_ops;  // op index of each trials row, in order
-  std::vector<std::int64_t> curve_ops;  // op index of each curve point
-  std::optional<std::string> text;
-};
-
-Expected expected_after(std::int64_t end) {
-  Expected e;
-  for (std::int64_t k = 0; k < end; ++k) {
-    if (k % 5 == 4) {
-      e.text = "state " + std::to_string(k);
-    } else if (k % 3 == 2) {
-      for (int i = 0; i < 3; ++i) e.curve_ops.push_back(k);
-    } else {
-      e.trial_ops.push_back(k);
-    }
-  }
-  return e;
-}
-
-// True when `r` is exactly the result of operations 0..end-1.
-bool matches(const Records& r, std::int64_t end, std::string* why) {
-  const Expected e = expected_after(end);
-  std::ostringstream out;
-  if (r.trials.size() != e.trial_ops.size()) {
-    out << r.trials.size() << " trial rows, expected " << e.trial_ops.size();
-  } else if (r.curves.size() != e.curve_ops.size()) {
-    out << r.curves.size() << " curve rows, expected " << e.curve_ops.size();
-  } else if (r.text("search_state") != e.text) {
-    out << "search_state is '" << r.text("search_state").value_or("(none)") << "'";
-  } else {
-    for (std::size_t i = 0; i < r.trials.size(); ++i) {
-      const auto want = test::sample_trial(e.trial_ops[i]);
-      const auto& got = r.trials[i];
-      if (got.trial_id != want.trial_id || got.status != want.status ||
-          got.params != want.params || !same(got.objective, want.objective) ||
-          got.host != want.host || got.reason != want.reason || got.metrics != want.metrics) {
-        out << "trial row " << i << " differs";
-        break;
-      }
-    }
-    for (std::size_t i = 0; i < r.curves.size() && out.str().empty(); ++i) {
-      const auto want = test::sample_curve(e.curve_ops[i], 3)[i % 3];
-      if (r.curves[i].trial_id != e.curve_ops[i] || r.curves[i].point.step != want.step ||
-          !same(r.curves[i].point.train_loss, want.train_loss)) {
-        out << "curve row " << i << " differs";
-      }
-    }
-  }
-  *why = out.str();
-  return why->empty();
-}
 
 struct Child {
   pid_t pid = -1;

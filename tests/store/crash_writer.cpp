@@ -2,11 +2,12 @@
 // sequence of operations to a records file and reports each completed one on stdout, so the
 // test can kill it at any instant and know what must be in the file.
 //
-//   store_crash_writer PATH FIRST_OP LAST_OP
+//   store_crash_writer PATH FIRST_OP LAST_OP [PAUSE_US]
 //
 // Operation k: every 5th stores the text "search_state" = "state k", every 3rd appends a
 // 3-point curve of trial k, the others append trial row sample_trial(k). A missing file is
-// created, an existing one resumed.
+// created, an existing one resumed. PAUSE_US sleeps between operations (a sweep-like pace for
+// the concurrent-reader test; the crash test goes flat out).
 #include <unistd.h>
 
 #include <cstdio>
@@ -21,13 +22,14 @@
 namespace st = scaletune::store;
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: %s PATH FIRST_OP LAST_OP\n", argv[0]);
+  if (argc != 4 && argc != 5) {
+    std::fprintf(stderr, "usage: %s PATH FIRST_OP LAST_OP [PAUSE_US]\n", argv[0]);
     return 2;
   }
   const std::string path = argv[1];
   const long first = std::atol(argv[2]);
   const long last = std::atol(argv[3]);
+  const long pause_us = argc == 5 ? std::atol(argv[4]) : 0;
   try {
     auto writer = std::filesystem::exists(path)
                       ? st::RecordsWriter::open_existing(path).writer
@@ -43,6 +45,7 @@ int main(int argc, char** argv) {
       // One write(2) per completed operation: it reaches the pipe even if we are killed next.
       const std::string line = std::to_string(k) + "\n";
       if (::write(STDOUT_FILENO, line.data(), line.size()) < 0) return 1;
+      if (pause_us > 0) ::usleep(static_cast<useconds_t>(pause_us));
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "store_crash_writer: %s\n", e.what());

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cmath>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -80,5 +82,106 @@ inline std::vector<trainer::CurvePoint> sample_curve(std::int64_t trial, int n) 
 
 // NaN-aware equality.
 inline bool same(double a, double b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
+
+// What store_crash_writer's operations 0..end-1 leave in a file (crash_writer.cpp).
+struct Expected {
+  std::vector<std::int64_t> trial_ops;  // op index of each trials row, in order
+  std::vector<std::int64_t> curve_ops;  // op index of each curve point
+  std::optional<std::string> text;
+};
+
+inline Expected expected_after(std::int64_t end) {
+  Expected e;
+  for (std::int64_t k = 0; k < end; ++k) {
+    if (k % 5 == 4) {
+      e.text = "state " + std::to_string(k);
+    } else if (k % 3 == 2) {
+      for (int i = 0; i < 3; ++i) e.curve_ops.push_back(k);
+    } else {
+      e.trial_ops.push_back(k);
+    }
+  }
+  return e;
+}
+
+// True when `r` is exactly the result of operations 0..end-1.
+inline bool matches(const Records& r, std::int64_t end, std::string* why) {
+  const Expected e = expected_after(end);
+  std::ostringstream out;
+  if (r.trials.size() != e.trial_ops.size()) {
+    out << r.trials.size() << " trial rows, expected " << e.trial_ops.size();
+  } else if (r.curves.size() != e.curve_ops.size()) {
+    out << r.curves.size() << " curve rows, expected " << e.curve_ops.size();
+  } else if (r.text("search_state") != e.text) {
+    out << "search_state is '" << r.text("search_state").value_or("(none)") << "'";
+  } else {
+    for (std::size_t i = 0; i < r.trials.size(); ++i) {
+      const auto want = sample_trial(e.trial_ops[i]);
+      const auto& got = r.trials[i];
+      if (got.trial_id != want.trial_id || got.status != want.status ||
+          got.params != want.params || !same(got.objective, want.objective) ||
+          got.host != want.host || got.reason != want.reason || got.metrics != want.metrics) {
+        out << "trial row " << i << " differs";
+        break;
+      }
+    }
+    for (std::size_t i = 0; i < r.curves.size() && out.str().empty(); ++i) {
+      const auto want = sample_curve(e.curve_ops[i], 3)[i % 3];
+      if (r.curves[i].trial_id != e.curve_ops[i] || r.curves[i].point.step != want.step ||
+          !same(r.curves[i].point.train_loss, want.train_loss)) {
+        out << "curve row " << i << " differs";
+      }
+    }
+  }
+  *why = out.str();
+  return why->empty();
+}
+
+// True when each table of `r` is a prefix of what the operations write (a snapshot taken while
+// the writer runs: each table is read up to its own committed rows).
+inline bool tables_are_prefixes(const Records& r, std::string* why) {
+  const Expected e = expected_after(1 + 5 * static_cast<std::int64_t>(r.trials.size() +
+                                                                      r.curves.size()));
+  std::ostringstream out;
+  if (r.trials.size() > e.trial_ops.size() || r.curves.size() > e.curve_ops.size()) {
+    out << "too many rows";
+  }
+  for (std::size_t i = 0; i < r.trials.size() && out.str().empty(); ++i) {
+    const auto want = sample_trial(e.trial_ops[i]);
+    const auto& got = r.trials[i];
+    if (got.trial_id != want.trial_id || got.status != want.status ||
+        got.params != want.params || got.host != want.host || got.metrics != want.metrics) {
+      out << "trial row " << i << " differs";
+    }
+  }
+  for (std::size_t i = 0; i < r.curves.size() && out.str().empty(); ++i) {
+    const auto want = sample_curve(e.curve_ops[i], 3)[i % 3];
+    if (r.curves[i].trial_id != e.curve_ops[i] || r.curves[i].point.step != want.step ||
+        !same(r.curves[i].point.train_loss, want.train_loss)) {
+      out << "curve row " << i << " differs";
+    }
+  }
+  const auto text = r.text("search_state");
+  if (text && text->rfind("state ", 0) != 0) out << "search_state is '" << *text << "'";
+  *why = out.str();
+  return why->empty();
+}
+
+// True when `r` is the result of operations 0..end-1 for some end; sets *end.
+inline bool matches_some_prefix(const Records& r, std::int64_t* end) {
+  std::string why;
+  // The trial rows pin `end` down to the few operations (curves, texts) after the last trial.
+  std::int64_t trials = 0, k = 0;
+  for (; trials < static_cast<std::int64_t>(r.trials.size()); ++k) {
+    if (k % 5 != 4 && k % 3 != 2) ++trials;
+  }
+  for (std::int64_t e = k; e <= k + 4; ++e) {
+    if (matches(r, e, &why)) {
+      *end = e;
+      return true;
+    }
+  }
+  return false;
+}
 
 }  // namespace scaletune::store::test
