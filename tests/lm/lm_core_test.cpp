@@ -172,8 +172,8 @@ std::string write_tiny_bpe() {
                                    << "\xC4\xA0w or\n";
   nlohmann::json enc;
   int id = 0;
-  for (const char* t : {"h", "e", "l", "o", "w", "r", "d", "\xC4\xA0", "he", "ll", "hell",
-                        "hello", "\xC4\xA0w", "or", "\xC4\xA0wor", "<|endoftext|>"})
+  for (const char* t : {"h", "e", "l", "o", "w", "r", "d", "\xC4\xA0", "he", "ll", "hell", "hello",
+                        "\xC4\xA0w", "or", "\xC4\xA0wor", "<|endoftext|>"})
     enc[t] = id++;
   std::ofstream(dir / "encoder.json") << enc.dump();
   return dir.string();
@@ -245,17 +245,24 @@ TEST(LmSafetensors, RoundTripsNamesShapesValuesAndMetadata) {
 
 TEST(LmDistEnv, ReadsTorchrunOpenMpiAndSlurmVariables) {
   using dist::parse_dist_env;
-  auto d = parse_dist_env({{"RANK", "1"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "1"},
-                           {"MASTER_ADDR", "node1"}, {"MASTER_PORT", "1234"}});
+  auto d = parse_dist_env({{"RANK", "1"},
+                           {"WORLD_SIZE", "4"},
+                           {"LOCAL_RANK", "1"},
+                           {"MASTER_ADDR", "node1"},
+                           {"MASTER_PORT", "1234"}});
   EXPECT_EQ(d.launcher, "torchrun");
   EXPECT_EQ(d.rank, 1);
   EXPECT_EQ(d.world_size, 4);
   EXPECT_EQ(d.master_port, 1234);
-  d = parse_dist_env({{"OMPI_COMM_WORLD_RANK", "2"}, {"OMPI_COMM_WORLD_SIZE", "3"},
-                      {"OMPI_COMM_WORLD_LOCAL_RANK", "0"}, {"SCALETUNE_STORE_FILE", "/tmp/x"}});
+  d = parse_dist_env({{"OMPI_COMM_WORLD_RANK", "2"},
+                      {"OMPI_COMM_WORLD_SIZE", "3"},
+                      {"OMPI_COMM_WORLD_LOCAL_RANK", "0"},
+                      {"SCALETUNE_STORE_FILE", "/tmp/x"}});
   EXPECT_EQ(d.launcher, "openmpi");
   EXPECT_EQ(d.rank, 2);
-  d = parse_dist_env({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}, {"SLURM_LOCALID", "0"},
+  d = parse_dist_env({{"SLURM_PROCID", "0"},
+                      {"SLURM_NTASKS", "2"},
+                      {"SLURM_LOCALID", "0"},
                       {"MASTER_ADDR", "127.0.0.1"}});
   EXPECT_EQ(d.launcher, "slurm");
   EXPECT_EQ(d.world_size, 2);

@@ -40,11 +40,10 @@ TEST(LmModel, ParameterNamesFollowNanoGpt) {
   Gpt model(shape(false, true), 0.0);
   std::set<std::string> names;
   for (const auto& item : model->named_parameters()) names.insert(item.key());
-  for (const char* want :
-       {"transformer.wte.weight", "transformer.wpe.weight", "transformer.h.0.ln_1.weight",
-        "transformer.h.1.attn.c_attn.weight", "transformer.h.1.attn.c_proj.bias",
-        "transformer.h.0.mlp.c_fc.weight", "transformer.h.0.mlp.c_proj.weight",
-        "transformer.ln_f.bias"})
+  for (const char* want : {"transformer.wte.weight", "transformer.wpe.weight",
+                           "transformer.h.0.ln_1.weight", "transformer.h.1.attn.c_attn.weight",
+                           "transformer.h.1.attn.c_proj.bias", "transformer.h.0.mlp.c_fc.weight",
+                           "transformer.h.0.mlp.c_proj.weight", "transformer.ln_f.bias"})
     EXPECT_TRUE(names.count(want)) << want;
   EXPECT_TRUE(decays("transformer.h.0.mlp.c_fc.weight"));
   EXPECT_FALSE(decays("transformer.wte.weight"));
@@ -137,8 +136,8 @@ TEST(LmTrain, LearnsTheMarkovSourceAndAccountsForCompute) {
   const double val = r.metrics.at("val_loss");
   EXPECT_GT(floor, 0.0);
   EXPECT_LT(floor, std::log(2.0) + 1e-9);
-  EXPECT_LT(val, 0.5 * std::log(32.0));   // learned most of the structure ...
-  EXPECT_GT(val, floor - 0.05);           // ... and cannot beat the entropy floor
+  EXPECT_LT(val, 0.5 * std::log(32.0));  // learned most of the structure ...
+  EXPECT_GT(val, floor - 0.05);          // ... and cannot beat the entropy floor
   EXPECT_DOUBLE_EQ(r.metrics.at("excess_loss"), val - floor);
   EXPECT_EQ(r.cost.tokens, 16 * 16 * 100);
   EXPECT_DOUBLE_EQ(r.cost.flops, r.cost.tokens * r.metrics.at("flops_per_token"));

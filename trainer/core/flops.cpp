@@ -22,12 +22,12 @@ double lm_forward_flops_per_token(const LmShape& s) {
   const double attn_dim = d;  // key_size · heads
   // Chinchilla appendix F, one sequence, forward.
   const double embeddings = 2 * seq * vocab * d;
-  const double attention = 2 * 3 * seq * d * attn_dim     // QKV projections
-                           + 2 * seq * seq * attn_dim     // QK^T logits
-                           + 3 * heads * seq * seq        // softmax
-                           + 2 * seq * seq * attn_dim     // softmax · V
-                           + 2 * seq * attn_dim * d;      // output projection
-  const double dense = 2 * seq * (d * ffw + d * ffw);     // two MLP matmuls
+  const double attention = 2 * 3 * seq * d * attn_dim  // QKV projections
+                           + 2 * seq * seq * attn_dim  // QK^T logits
+                           + 3 * heads * seq * seq     // softmax
+                           + 2 * seq * seq * attn_dim  // softmax · V
+                           + 2 * seq * attn_dim * d;   // output projection
+  const double dense = 2 * seq * (d * ffw + d * ffw);  // two MLP matmuls
   const double logits = 2 * seq * d * vocab;
   const double forward = embeddings + static_cast<double>(s.n_layer) * (attention + dense) + logits;
   return forward / seq;

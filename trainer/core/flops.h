@@ -45,8 +45,9 @@ inline double flops_6n_per_token(double params) { return 6.0 * params; }
 
 // Bytes a training step needs on one device: fp32 weights, gradients and the two AdamW moments
 // (16 bytes/parameter) plus activations kept for backward for a micro-batch of `micro_batch`
-// sequences (per layer per token about 34·d + 5·heads·context values, Korthikanti et al. 2022,
-// at `activation_bytes` each, plus the logits and their gradient). An estimate, not a bound.
+// sequences (per layer per token about 34·d + 5·heads·context bytes with 16-bit activations,
+// Korthikanti et al. 2022, scaled to `activation_bytes` per value; plus the fp32 logits and
+// their gradient). An estimate, not a bound.
 double lm_memory_bytes(const LmShape& shape, std::int64_t micro_batch, int activation_bytes = 4);
 
 }  // namespace scaletune::trainer

@@ -2,10 +2,10 @@
 // c10d headers.
 #include "trainer/dist/comm.h"
 
+#include <torch/torch.h>
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#include <torch/torch.h>
 
 #include <stdexcept>
 #include <vector>
@@ -110,13 +110,13 @@ std::unique_ptr<Communicator> connect(const DistEnv& env, bool cuda,
     opts->timeout = timeout;
     auto group = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, env.rank, env.world_size, opts);
     return std::make_unique<C10dCommunicator<c10d::ProcessGroupNCCL>>(group, env.rank,
-                                                                     env.world_size, "nccl");
+                                                                      env.world_size, "nccl");
   }
 #endif
 #ifdef USE_C10D_GLOO
   auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
-  const bool loopback = env.master_addr.empty() || env.master_addr == "127.0.0.1" ||
-                        env.master_addr == "localhost";
+  const bool loopback =
+      env.master_addr.empty() || env.master_addr == "127.0.0.1" || env.master_addr == "localhost";
   if (!env.gloo_ifname.empty())
     opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(env.gloo_ifname));
   else if (loopback)
@@ -124,8 +124,8 @@ std::unique_ptr<Communicator> connect(const DistEnv& env, bool cuda,
   else
     opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
   auto group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world_size, opts);
-  return std::make_unique<C10dCommunicator<c10d::ProcessGroupGloo>>(group, env.rank,
-                                                                   env.world_size, "gloo");
+  return std::make_unique<C10dCommunicator<c10d::ProcessGroupGloo>>(group, env.rank, env.world_size,
+                                                                    "gloo");
 #else
   (void)cuda;
   throw std::runtime_error(

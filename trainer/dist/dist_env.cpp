@@ -27,11 +27,20 @@ std::string str_var(const EnvMap& env, const std::string& key) {
 }  // namespace
 
 const std::vector<std::string>& dist_env_variables() {
-  static const std::vector<std::string> vars = {
-      "RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT",
-      "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
-      "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SCALETUNE_STORE_FILE",
-      "GLOO_SOCKET_IFNAME", "OMP_NUM_THREADS"};
+  static const std::vector<std::string> vars = {"RANK",
+                                                "WORLD_SIZE",
+                                                "LOCAL_RANK",
+                                                "MASTER_ADDR",
+                                                "MASTER_PORT",
+                                                "OMPI_COMM_WORLD_RANK",
+                                                "OMPI_COMM_WORLD_SIZE",
+                                                "OMPI_COMM_WORLD_LOCAL_RANK",
+                                                "SLURM_PROCID",
+                                                "SLURM_NTASKS",
+                                                "SLURM_LOCALID",
+                                                "SCALETUNE_STORE_FILE",
+                                                "GLOO_SOCKET_IFNAME",
+                                                "OMP_NUM_THREADS"};
   return vars;
 }
 

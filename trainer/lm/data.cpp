@@ -97,8 +97,7 @@ std::string read_text(const std::string& path) {
 std::vector<std::string> text_documents(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (!fs::exists(path, ec))
-    throw std::runtime_error("data.path " + path + " does not exist");
+  if (!fs::exists(path, ec)) throw std::runtime_error("data.path " + path + " does not exist");
   if (!fs::is_directory(path, ec)) return {read_text(path)};
   std::vector<std::string> files;
   for (const auto& e : fs::recursive_directory_iterator(path))
@@ -444,7 +443,8 @@ std::size_t DataOrder::window_start(std::int64_t g) {
     phase_ = static_cast<std::size_t>(rng() % static_cast<std::uint64_t>(context_));
     epoch_ = epoch;
   }
-  const std::size_t k = permutation_[static_cast<std::size_t>(g % static_cast<std::int64_t>(windows_))];
+  const std::size_t k =
+      permutation_[static_cast<std::size_t>(g % static_cast<std::int64_t>(windows_))];
   return phase_ + k * static_cast<std::size_t>(context_);
 }
 

@@ -73,7 +73,7 @@ std::vector<std::string> gpt2_pretokenize(const std::string& text);
 struct MarkovSource {
   std::int64_t vocab = 0;
   std::vector<std::vector<std::pair<int, double>>> rows;  // successor, probability
-  std::vector<double> stationary;                          // pi = pi P
+  std::vector<double> stationary;                         // pi = pi P
   double entropy_rate = 0;  // sum_s pi_s H(P_s), nats/token: the best achievable loss
 };
 MarkovSource make_markov_source(const LmSyntheticSource& config);
@@ -83,7 +83,7 @@ std::vector<std::uint16_t> sample_markov(const MarkovSource& source, std::int64_
 struct Corpus {
   TokenBuffer train;
   TokenBuffer val;
-  std::int64_t vocab = 0;                                     // tokenizer/source vocabulary
+  std::int64_t vocab = 0;                                           // tokenizer/source vocabulary
   double entropy_floor = std::numeric_limits<double>::quiet_NaN();  // synthetic source only
   std::string description;
 };

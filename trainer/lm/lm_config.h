@@ -17,12 +17,12 @@ struct LmModelConfig {
   std::int64_t n_layer = 4;
   std::int64_t d_model = 128;
   std::int64_t n_head = 4;
-  std::int64_t d_ff = 0;     // 0: 4 * d_model
+  std::int64_t d_ff = 0;  // 0: 4 * d_model
   std::int64_t context = 128;
-  std::int64_t vocab = 0;    // 0: the tokenizer's (or synthetic source's) vocabulary
+  std::int64_t vocab = 0;  // 0: the tokenizer's (or synthetic source's) vocabulary
   double dropout = 0.0;
-  bool rope = false;         // rotary position embedding instead of learned positions
-  bool bias = true;          // biases in the linear layers
+  bool rope = false;  // rotary position embedding instead of learned positions
+  bool bias = true;   // biases in the linear layers
 
   template <class V>
   void visit(V& v) {
@@ -86,15 +86,15 @@ struct LmDataConfig {
 };
 
 struct LmOptimConfig {
-  double lr = 1e-3;                // peak learning rate
-  double min_lr_fraction = 0.1;    // final lr = min_lr_fraction * lr
-  double warmup_fraction = 0.05;   // linear warmup over this fraction of the steps
+  double lr = 1e-3;               // peak learning rate
+  double min_lr_fraction = 0.1;   // final lr = min_lr_fraction * lr
+  double warmup_fraction = 0.05;  // linear warmup over this fraction of the steps
   std::string schedule = "cosine";
-  double weight_decay = 0.1;       // decoupled; not applied to norms, biases, embeddings
+  double weight_decay = 0.1;  // decoupled; not applied to norms, biases, embeddings
   double beta1 = 0.9;
   double beta2 = 0.95;
   double eps = 1e-8;
-  double grad_clip = 1.0;          // max global gradient norm; 0 disables
+  double grad_clip = 1.0;  // max global gradient norm; 0 disables
 
   template <class V>
   void visit(V& v) {
@@ -115,10 +115,10 @@ struct LmOptimConfig {
 };
 
 struct LmTrainConfig {
-  std::int64_t batch_size = 32;  // global batch in sequences (independent of the rank count)
-  std::int64_t micro_batch = 0;  // sequences per forward on one rank; 0: the rank's whole share
-  double tokens = 0;             // run length D in tokens ...
-  double flops = 0;              // ... or a training FLOP budget (Chinchilla count)
+  std::int64_t batch_size = 32;    // global batch in sequences (independent of the rank count)
+  std::int64_t micro_batch = 0;    // sequences per forward on one rank; 0: the rank's whole share
+  double tokens = 0;               // run length D in tokens ...
+  double flops = 0;                // ... or a training FLOP budget (Chinchilla count)
   double max_loss_increase = 3.0;  // diverged when the loss exceeds the first loss by this
 
   template <class V>
@@ -146,8 +146,8 @@ struct LmEvalConfig {
 };
 
 struct LmCheckpointConfig {
-  std::int64_t every = 0;          // steps between checkpoints; 0: only on a stop signal
-  bool safetensors = false;        // export OUT/model.safetensors (GPT-2 names) at the end
+  std::int64_t every = 0;    // steps between checkpoints; 0: only on a stop signal
+  bool safetensors = false;  // export OUT/model.safetensors (GPT-2 names) at the end
 
   template <class V>
   void visit(V& v) {
@@ -158,12 +158,12 @@ struct LmCheckpointConfig {
 
 struct LmConfig {
   std::string task = "lm";
-  std::int64_t seed = 0;       // init, data order and dropout (a sweep derives one per trial)
-  int threads = 0;             // intra-op threads; 0: $OMP_NUM_THREADS, else 1
-  std::string device = "auto"; // auto | cpu | cuda
-  std::string dtype = "auto";  // auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
-  std::int64_t log_every = 10; // steps between progress lines
-  double peak_flops = 0;       // per-device peak FLOP/s for MFU; 0: known GPUs only
+  std::int64_t seed = 0;        // init, data order and dropout (a sweep derives one per trial)
+  int threads = 0;              // intra-op threads; 0: $OMP_NUM_THREADS, else 1
+  std::string device = "auto";  // auto | cpu | cuda
+  std::string dtype = "auto";   // auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
+  std::int64_t log_every = 10;  // steps between progress lines
+  double peak_flops = 0;        // per-device peak FLOP/s for MFU; 0: known GPUs only
   LmModelConfig model;
   LmDataConfig data;
   LmOptimConfig optim;
@@ -192,7 +192,8 @@ struct LmConfig {
   void validate(std::vector<std::string>& errors) const {
     if (model.d_model % model.n_head != 0)
       errors.push_back("model.d_model (" + std::to_string(model.d_model) +
-                       ") must be divisible by model.n_head (" + std::to_string(model.n_head) + ")");
+                       ") must be divisible by model.n_head (" + std::to_string(model.n_head) +
+                       ")");
     else if (model.rope && (model.d_model / model.n_head) % 2 != 0)
       errors.push_back("model.rope needs an even head size (d_model / n_head)");
     if ((train.tokens > 0) == (train.flops > 0))

@@ -39,7 +39,7 @@ CausalSelfAttentionImpl::CausalSelfAttentionImpl(const LmShape& s, double dropou
 torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x) {
   const std::int64_t B = x.size(0), T = x.size(1), C = x.size(2), hs = C / n_head_;
   auto qkv = apply_linear(c_attn, c_attn_delta, x).split(C, 2);  // 3 x (B, T, C)
-  auto q = qkv[0].view({B, T, n_head_, hs}).transpose(1, 2);  // (B, nh, T, hs)
+  auto q = qkv[0].view({B, T, n_head_, hs}).transpose(1, 2);     // (B, nh, T, hs)
   auto k = qkv[1].view({B, T, n_head_, hs}).transpose(1, 2);
   auto v = qkv[2].view({B, T, n_head_, hs}).transpose(1, 2);
   if (rope_) {
@@ -67,8 +67,7 @@ MlpImpl::MlpImpl(const LmShape& s, double dropout) : dropout_(dropout) {
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  auto y =
-      apply_linear(c_proj, c_proj_delta, torch::gelu(apply_linear(c_fc, c_fc_delta, x)));
+  auto y = apply_linear(c_proj, c_proj_delta, torch::gelu(apply_linear(c_fc, c_fc_delta, x)));
   return dropout_ > 0 ? F::dropout(y, F::DropoutFuncOptions().p(dropout_).training(is_training()))
                       : y;
 }
@@ -122,8 +121,7 @@ torch::Tensor GptImpl::forward(const torch::Tensor& idx) {
   auto x = transformer->wte->forward(idx);  // (B, T, d)
   if (!shape_.rope)
     x = x + transformer->wpe->forward(torch::arange(T, idx.options().dtype(torch::kLong)));
-  if (dropout_ > 0)
-    x = F::dropout(x, F::DropoutFuncOptions().p(dropout_).training(is_training()));
+  if (dropout_ > 0) x = F::dropout(x, F::DropoutFuncOptions().p(dropout_).training(is_training()));
   for (const auto& block : *transformer->h) x = block->as<Block>()->forward(x);
   x = transformer->ln_f->forward(x);
   return F::linear(x, transformer->wte->weight);  // tied lm_head: (B, T, vocab)

@@ -30,7 +30,8 @@ void write_safetensors(const std::string& path, const std::map<std::string, Floa
     if (static_cast<std::size_t>(n) != t.values.size())
       throw std::runtime_error("tensor " + name + " has a shape that does not match its values");
     const std::uint64_t bytes = 4 * t.values.size();
-    header[name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    header[name] = {
+        {"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   if (!metadata.empty()) header["__metadata__"] = metadata;

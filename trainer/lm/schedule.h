@@ -39,8 +39,8 @@ inline double learning_rate(const LmOptimConfig& o, std::int64_t step, std::int6
   const double span = static_cast<double>(std::max<std::int64_t>(1, steps - 1 - warmup));
   const double progress = std::min(1.0, static_cast<double>(step - warmup) / span);  // 0 -> 1
   const double min_lr = o.min_lr_fraction * o.lr;
-  const double shape = o.schedule == "cosine" ? 0.5 * (1.0 + std::cos(M_PI * progress))
-                                              : 1.0 - progress;
+  const double shape =
+      o.schedule == "cosine" ? 0.5 * (1.0 + std::cos(M_PI * progress)) : 1.0 - progress;
   return min_lr + (o.lr - min_lr) * shape;
 }
 

@@ -12,12 +12,12 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <spdlog/spdlog.h>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <spdlog/spdlog.h>
 #include <sstream>
 
 #include "trainer/dist/comm.h"
@@ -52,13 +52,21 @@ struct JsonVisitor {
   nlohmann::json& out;
   struct Ignore {
     template <class X>
-    Ignore& min(X) { return *this; }
+    Ignore& min(X) {
+      return *this;
+    }
     template <class X>
-    Ignore& max(X) { return *this; }
+    Ignore& max(X) {
+      return *this;
+    }
     template <class X>
-    Ignore& above(X) { return *this; }
+    Ignore& above(X) {
+      return *this;
+    }
     template <class X>
-    Ignore& below(X) { return *this; }
+    Ignore& below(X) {
+      return *this;
+    }
     Ignore& one_of(std::initializer_list<const char*>) { return *this; }
   };
   template <class T>
@@ -285,9 +293,9 @@ LmRunEnd run(const LmRun& req, TrainResult& result, Clock::time_point process_st
   } catch (const std::invalid_argument& e) {
     throw RunFailure(RunStatus::kFailed, e.what());
   }
-  torch::Device device = cuda ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(
-                                                                denv.local_rank))
-                              : torch::Device(torch::kCPU);
+  torch::Device device =
+      cuda ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(denv.local_rank))
+           : torch::Device(torch::kCPU);
   auto comm = dist::connect(denv, cuda);
   const int rank = comm->rank(), world = comm->size();
   end.rank = rank;
@@ -308,10 +316,10 @@ LmRunEnd run(const LmRun& req, TrainResult& result, Clock::time_point process_st
   const std::int64_t per_rank = B / world;
   const std::int64_t micro = cfg.train.micro_batch > 0 ? cfg.train.micro_batch : per_rank;
   if (per_rank % micro != 0)
-    throw RunFailure(RunStatus::kFailed,
-                     "each of the " + std::to_string(world) + " ranks gets " +
-                         std::to_string(per_rank) + " sequences, not a multiple of " +
-                         "train.micro_batch " + std::to_string(micro));
+    throw RunFailure(RunStatus::kFailed, "each of the " + std::to_string(world) + " ranks gets " +
+                                             std::to_string(per_rank) +
+                                             " sequences, not a multiple of " +
+                                             "train.micro_batch " + std::to_string(micro));
   const std::int64_t accumulation = per_rank / micro;
   const RunPlan plan = plan_run(cfg, shape);
   const LmParamCount count = lm_param_count(shape);
@@ -341,8 +349,9 @@ LmRunEnd run(const LmRun& req, TrainResult& result, Clock::time_point process_st
     const nlohmann::json meta = load_checkpoint(ckpt_path, flat);
     if (meta.at("key") != key)
       throw RunFailure(RunStatus::kFailed,
-                       ckpt_path + " was written by a different config or rank count; "
-                                   "resume with the same settings or use another --out");
+                       ckpt_path +
+                           " was written by a different config or rank count; "
+                           "resume with the same settings or use another --out");
     start_step = meta.at("step").get<std::int64_t>();
     first_loss = meta.at("first_loss").get<double>();
     elapsed_before = meta.at("elapsed_seconds").get<double>();
@@ -369,10 +378,11 @@ LmRunEnd run(const LmRun& req, TrainResult& result, Clock::time_point process_st
   result.info["torch"] = TORCH_VERSION;
   result.cost.devices = world;
   if (lead)
-    spdlog::info("GPT {} params ({} non-embedding), {} steps of {} tokens, {} rank(s) x {} "
-                 "thread(s), {} micro-batches of {}",
-                 count.total, count.non_embedding, plan.steps, plan.tokens_per_step, world,
-                 threads, accumulation, micro);
+    spdlog::info(
+        "GPT {} params ({} non-embedding), {} steps of {} tokens, {} rank(s) x {} "
+        "thread(s), {} micro-batches of {}",
+        count.total, count.non_embedding, plan.steps, plan.tokens_per_step, world, threads,
+        accumulation, micro);
 
   // Validation: windows k = rank, rank + world, ... of the held-out split; mean token loss.
   auto evaluate = [&]() {
@@ -456,16 +466,15 @@ LmRunEnd run(const LmRun& req, TrainResult& result, Clock::time_point process_st
     // 4c. Divergence, seen identically by every rank.
     if (step == 0 || !std::isfinite(first_loss)) first_loss = train_loss;
     if (!std::isfinite(train_loss))
-      throw RunFailure(RunStatus::kDiverged,
-                       "training loss became " + std::to_string(train_loss) + " at step " +
-                           std::to_string(step) + " (lr " + std::to_string(lr) + ")");
+      throw RunFailure(RunStatus::kDiverged, "training loss became " + std::to_string(train_loss) +
+                                                 " at step " + std::to_string(step) + " (lr " +
+                                                 std::to_string(lr) + ")");
     if (train_loss > first_loss + cfg.train.max_loss_increase)
-      throw RunFailure(RunStatus::kDiverged,
-                       "training loss " + std::to_string(train_loss) + " at step " +
-                           std::to_string(step) + " exceeds the first loss " +
-                           std::to_string(first_loss) + " by more than " +
-                           std::to_string(cfg.train.max_loss_increase) + " (lr " +
-                           std::to_string(lr) + ")");
+      throw RunFailure(
+          RunStatus::kDiverged,
+          "training loss " + std::to_string(train_loss) + " at step " + std::to_string(step) +
+              " exceeds the first loss " + std::to_string(first_loss) + " by more than " +
+              std::to_string(cfg.train.max_loss_increase) + " (lr " + std::to_string(lr) + ")");
     // 4d. Clip the global norm (without a host sync), then AdamW.
     auto norm = flat.grads.norm();
     if (cfg.optim.grad_clip > 0)
@@ -482,15 +491,16 @@ LmRunEnd run(const LmRun& req, TrainResult& result, Clock::time_point process_st
     if (eval_now) val_loss = evaluate();
     if (log_now) {
       const double dt = seconds_since(log_mark);
-      const double tok_s = static_cast<double>((done - log_mark_step) * plan.tokens_per_step) /
-                           std::max(dt, 1e-9);
+      const double tok_s =
+          static_cast<double>((done - log_mark_step) * plan.tokens_per_step) / std::max(dt, 1e-9);
       if (lead)
-        spdlog::info("step {}/{} | loss {:.4f}{} | lr {:.2e} | grad norm {:.3f} | {:.0f} ms | "
-                     "{:.1f}k tok/s",
-                     done, plan.steps, train_loss,
-                     eval_now ? fmt::format(" | val {:.4f}", val_loss) : std::string(), lr,
-                     norm.item<double>(), 1000.0 * dt / static_cast<double>(done - log_mark_step),
-                     tok_s / 1000.0);
+        spdlog::info(
+            "step {}/{} | loss {:.4f}{} | lr {:.2e} | grad norm {:.3f} | {:.0f} ms | "
+            "{:.1f}k tok/s",
+            done, plan.steps, train_loss,
+            eval_now ? fmt::format(" | val {:.4f}", val_loss) : std::string(), lr,
+            norm.item<double>(), 1000.0 * dt / static_cast<double>(done - log_mark_step),
+            tok_s / 1000.0);
     }
     if (curve_now) {
       CurvePoint p;
@@ -545,8 +555,8 @@ LmRunEnd run(const LmRun& req, TrainResult& result, Clock::time_point process_st
     result.metrics["peak_memory_bytes"] = static_cast<double>(stats_cuda.allocated_bytes[0].peak);
     const std::string name = at::cuda::getCurrentDeviceProperties()->name;
     result.info["gpu"] = name;
-    if (peak_flops <= 0 && (name.find("H100") != std::string::npos ||
-                            name.find("H200") != std::string::npos))
+    if (peak_flops <= 0 &&
+        (name.find("H100") != std::string::npos || name.find("H200") != std::string::npos))
       peak_flops = 989e12;  // dense bf16 tensor-core peak of H100/H200 SXM
   }
 #endif

@@ -15,9 +15,9 @@ namespace scaletune::trainer::lm {
 
 struct LmRun {
   LmConfig config;
-  std::string out_dir;     // checkpoint.pt and model.safetensors go here (rank 0 writes)
-  bool resume = false;     // continue from out_dir/checkpoint.pt when it exists
-  dist::EnvMap env;        // launcher variables (dist_env_variables()) and OMP_NUM_THREADS
+  std::string out_dir;  // checkpoint.pt and model.safetensors go here (rank 0 writes)
+  bool resume = false;  // continue from out_dir/checkpoint.pt when it exists
+  dist::EnvMap env;     // launcher variables (dist_env_variables()) and OMP_NUM_THREADS
   const std::atomic<int>* stop = nullptr;  // non-zero: checkpoint and stop (SIGTERM/SIGUSR2)
 };
 
