@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -51,8 +51,8 @@ Stats time_each(int n, Op op) {
 }
 
 void print(const char* what, int n, const Stats& s) {
-  std::printf("%-44s %6d in %6.3f s (cpu %6.3f s) %8.0f /s  p50 %6.1f us  p99 %7.1f us\n", what,
-              n, s.total_s, s.cpu_s, n / s.total_s, s.p50_us, s.p99_us);
+  std::printf("%-44s %6d in %6.3f s (cpu %6.3f s) %8.0f /s  p50 %6.1f us  p99 %7.1f us\n", what, n,
+              s.total_s, s.cpu_s, n / s.total_s, s.p50_us, s.p99_us);
 }
 
 // Reference: the bare HDF5 cost of appending one double to an extendible dataset and flushing.
@@ -139,9 +139,8 @@ int main(int argc, char** argv) {
               kN, batches.total_s, kN / batches.total_s);
 
   const std::string state(100000, 's');
-  const Stats texts = time_each(1000, [&](int i) {
-    w.put_text("search_state", state.substr(0, 50000 + 50 * (i % 1000)));
-  });
+  const Stats texts = time_each(
+      1000, [&](int i) { w.put_text("search_state", state.substr(0, 50000 + 50 * (i % 1000))); });
   print("put_text (50-100 KB search state)", 1000, texts);
   w.close();
   std::printf("file size after all of the above: %.1f MB\n",
@@ -155,8 +154,8 @@ int main(int argc, char** argv) {
   const auto r2 = st::load(path, {false});
   std::printf("load without curves: %zu trial rows in %.3f s\n", r2.trials.size(),
               seconds_since(t1));
-  std::printf("target: %d durable trial appends in under a few seconds: %.2f s (cpu %.2f s)\n",
-              kN, trials.total_s, trials.cpu_s);
+  std::printf("target: %d durable trial appends in under a few seconds: %.2f s (cpu %.2f s)\n", kN,
+              trials.total_s, trials.cpu_s);
   std::filesystem::remove_all(dir);
   return 0;
 }

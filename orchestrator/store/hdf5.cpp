@@ -243,9 +243,9 @@ void write_string_dataset(hid_t parent, const char* name, const std::string& val
   const std::string where = what + " (dataset '" + name + "')";
   Id type = string_type();
   Id space(check_id(H5Screate(H5S_SCALAR), where));
-  Id dataset(check_id(H5Dcreate2(parent, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT,
-                                 H5P_DEFAULT),
-                      where));
+  Id dataset(check_id(
+      H5Dcreate2(parent, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+      where));
   const char* data = value.c_str();
   check(H5Dwrite(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &data), where);
 }

@@ -58,15 +58,24 @@ class DefinitiveError : public StoreError {
 std::vector<Column> trial_columns(const SweepMeta& meta) {
   std::vector<Column> c = {
       {"seq", ColumnType::kInt64},
-      {"trial_id", ColumnType::kInt64},       {"attempt", ColumnType::kInt32},
-      {"status", ColumnType::kString},        {"failure_kind", ColumnType::kString},
-      {"reason", ColumnType::kString},        {"objective", ColumnType::kFloat64},
-      {"cost", ColumnType::kFloat64},         {"flops", ColumnType::kFloat64},
-      {"flops_6n", ColumnType::kFloat64},     {"tokens", ColumnType::kFloat64},
-      {"device_seconds", ColumnType::kFloat64}, {"wall_seconds", ColumnType::kFloat64},
-      {"start_time", ColumnType::kFloat64},   {"end_time", ColumnType::kFloat64},
-      {"host", ColumnType::kString},          {"devices", ColumnType::kInt32},
-      {"log_path", ColumnType::kString},      {"suggestion_id", ColumnType::kString},
+      {"trial_id", ColumnType::kInt64},
+      {"attempt", ColumnType::kInt32},
+      {"status", ColumnType::kString},
+      {"failure_kind", ColumnType::kString},
+      {"reason", ColumnType::kString},
+      {"objective", ColumnType::kFloat64},
+      {"cost", ColumnType::kFloat64},
+      {"flops", ColumnType::kFloat64},
+      {"flops_6n", ColumnType::kFloat64},
+      {"tokens", ColumnType::kFloat64},
+      {"device_seconds", ColumnType::kFloat64},
+      {"wall_seconds", ColumnType::kFloat64},
+      {"start_time", ColumnType::kFloat64},
+      {"end_time", ColumnType::kFloat64},
+      {"host", ColumnType::kString},
+      {"devices", ColumnType::kInt32},
+      {"log_path", ColumnType::kString},
+      {"suggestion_id", ColumnType::kString},
   };
   for (const auto& p : meta.params) c.push_back({kParamPrefix + p, ColumnType::kFloat64});
   for (const auto& m : meta.metrics) c.push_back({kMetricPrefix + m, ColumnType::kFloat64});
@@ -75,11 +84,17 @@ std::vector<Column> trial_columns(const SweepMeta& meta) {
 }
 
 std::vector<Column> curve_columns() {
-  return {{"seq", ColumnType::kInt64},            {"trial_id", ColumnType::kInt64},
-          {"attempt", ColumnType::kInt32},        {"step", ColumnType::kInt64},           {"tokens", ColumnType::kFloat64},
-          {"flops", ColumnType::kFloat64},        {"wall_seconds", ColumnType::kFloat64},
-          {"train_loss", ColumnType::kFloat64},   {"val_loss", ColumnType::kFloat64},
-          {"train_return", ColumnType::kFloat64}, {"eval_return", ColumnType::kFloat64}};
+  return {{"seq", ColumnType::kInt64},
+          {"trial_id", ColumnType::kInt64},
+          {"attempt", ColumnType::kInt32},
+          {"step", ColumnType::kInt64},
+          {"tokens", ColumnType::kFloat64},
+          {"flops", ColumnType::kFloat64},
+          {"wall_seconds", ColumnType::kFloat64},
+          {"train_loss", ColumnType::kFloat64},
+          {"val_loss", ColumnType::kFloat64},
+          {"train_return", ColumnType::kFloat64},
+          {"eval_return", ColumnType::kFloat64}};
 }
 
 // HDF5 C strings end at the first NUL; replace NULs so no text is cut short silently.
@@ -153,10 +168,11 @@ void validate_meta(const SweepMeta& meta, const std::string& where) {
 
 void check_text_name(const std::string& name, const std::string& where) {
   const bool ok = !name.empty() && name.size() <= 64 &&
-                  std::all_of(name.begin(), name.end(), [](char c) {
-                    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' ||
-                           c == '.';
-                  }) &&
+                  std::all_of(name.begin(), name.end(),
+                              [](char c) {
+                                return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+                                       c == '-' || c == '.';
+                              }) &&
                   name != "." && name != "..";
   if (!ok) {
     throw StoreError(where + ": text name '" + name +
@@ -202,8 +218,7 @@ class WriterLock {
       ::close(fd_);
       fd_ = -1;
       if (err == EWOULDBLOCK) {
-        throw StoreError(file_what(path) +
-                         ": another process is writing it (it holds '" + path_ +
+        throw StoreError(file_what(path) + ": another process is writing it (it holds '" + path_ +
                          "'); stop that sweep first, or read the file with `load`/h5py instead");
       }
       throw StoreError(file_what(path) + ": cannot lock '" + path_ + "': " + std::strerror(err));
@@ -243,8 +258,9 @@ h5::Id open_file(const std::string& path, unsigned flags) {
   std::error_code ec;
   const auto status = fs::status(path, ec);
   if (!fs::exists(status)) {
-    throw DefinitiveError(what + " does not exist: check the path (a sweep writes records.h5 "
-                                 "in its output directory)");
+    throw DefinitiveError(what +
+                          " does not exist: check the path (a sweep writes records.h5 "
+                          "in its output directory)");
   }
   if (fs::is_directory(status)) {
     throw DefinitiveError(what + " is a directory: pass the records.h5 file inside it");
@@ -265,8 +281,7 @@ h5::Id open_file(const std::string& path, unsigned flags) {
   if (id < 0) {
     const std::string reason = h5::error_text();
     if (reason.find("truncated") != std::string::npos) {
-      throw StoreError(what + " is truncated (" + std::to_string(size) +
-                       " bytes; " + reason +
+      throw StoreError(what + " is truncated (" + std::to_string(size) + " bytes; " + reason +
                        "): it was cut short by a full disk or an interrupted copy; restore the "
                        "complete file");
     }
@@ -281,8 +296,9 @@ int check_format(hid_t file, const std::string& path) {
   const std::string what = file_what(path);
   h5::Id root(h5::check_id(H5Gopen2(file, "/", H5P_DEFAULT), what));
   if (!h5::has_attribute(root.get(), "format", what)) {
-    throw DefinitiveError(what + " is an HDF5 file but not a scaletune records file (it has no "
-                                 "'format' attribute): pass the records.h5 a sweep wrote");
+    throw DefinitiveError(what +
+                          " is an HDF5 file but not a scaletune records file (it has no "
+                          "'format' attribute): pass the records.h5 a sweep wrote");
   }
   std::string format;
   try {
@@ -517,8 +533,8 @@ Records read_once(const std::string& path, const LoadOptions& options) {
     read_committed(curves, rows, what);
     r.curves = decode_curves(rows);
   }
-  h5::Id texts(h5::check_id(H5Gopen2(file.get(), "texts", H5P_DEFAULT),
-                            what + ": cannot open /texts"));
+  h5::Id texts(
+      h5::check_id(H5Gopen2(file.get(), "texts", H5P_DEFAULT), what + ": cannot open /texts"));
   for (const auto& name : text_names(texts.get(), what)) {
     if (auto value = read_text(texts.get(), name, what)) r.texts[name] = std::move(*value);
   }
@@ -695,15 +711,15 @@ RecordsWriter RecordsWriter::create(const std::string& path, const SweepMeta& me
   SweepMeta meta = meta_in;
   if (meta.scaletune_version.empty()) meta.scaletune_version = SCALETUNE_VERSION;
   if (meta.created == 0) {
-    meta.created = std::chrono::duration<double>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+    meta.created =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   }
   validate_meta(meta, what);
   const auto parent = fs::path(path).parent_path();
   std::error_code ec;
   if (!parent.empty()) fs::create_directories(parent, ec);
-  if (ec) throw StoreError(what + ": cannot create directory '" + parent.string() + "': " + ec.message());
+  if (ec)
+    throw StoreError(what + ": cannot create directory '" + parent.string() + "': " + ec.message());
   WriterLock lock(path);
   if (fs::exists(path)) {
     throw StoreError(what + " already exists: resume it (open_existing) or choose a new path");
@@ -910,9 +926,9 @@ void RecordsWriter::put_text(const std::string& name, const std::string& text) {
     const hsize_t n = text.size();
     h5::check(H5Dset_extent(dataset.get(), &n), where);
     if (n > 0) {
-      h5::check(H5Dwrite(dataset.get(), H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                         text.data()),
-                where);
+      h5::check(
+          H5Dwrite(dataset.get(), H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, text.data()),
+          where);
     }
   }
   im.flush("storing text " + name);

@@ -43,10 +43,10 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // What a sweep is, written once when the file is created.
 struct SweepMeta {
-  std::string config_yaml;        // the resolved sweep config (after --set overrides)
-  std::string scaletune_version;  // of the program that created the file
-  double created = 0;             // unix seconds
-  std::string search_space_json;  // the search-space definition, as the searcher wrote it
+  std::string config_yaml;             // the resolved sweep config (after --set overrides)
+  std::string scaletune_version;       // of the program that created the file
+  double created = 0;                  // unix seconds
+  std::string search_space_json;       // the search-space definition, as the searcher wrote it
   std::string direction = "minimize";  // "minimize" | "maximize" (the objective)
   std::string objective;               // name of the objective metric, e.g. "val_loss"
   std::string cost_metric;             // name of the cost the search trades off, e.g. "flops"
@@ -106,8 +106,8 @@ struct Records {
   std::string path;
   int schema_version = 0;
   SweepMeta meta;
-  std::vector<TrialRecord> trials;        // every row, in the order written
-  std::vector<CurveRow> curves;           // every curve point, in the order written
+  std::vector<TrialRecord> trials;           // every row, in the order written
+  std::vector<CurveRow> curves;              // every curve point, in the order written
   std::map<std::string, std::string> texts;  // name -> latest value
 
   // One row per trial id, the last one written (a running row is superseded by its final row),

@@ -183,8 +183,8 @@ Table Table::create(hid_t parent, const std::string& name, const Rows& layout,
   h5::Id dcpl(h5::check_id(H5Pcreate(H5P_DATASET_CREATE), where));
   h5::check(H5Pset_chunk(dcpl.get(), 1, &chunk), where);
   // No compression: chunks are then rewritten in place, so rows a reader is reading never move.
-  h5::Id dataset(h5::check_id(H5Dcreate2(parent, name.c_str(), type.get(), space.get(),
-                                         H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+  h5::Id dataset(h5::check_id(H5Dcreate2(parent, name.c_str(), type.get(), space.get(), H5P_DEFAULT,
+                                         dcpl.get(), H5P_DEFAULT),
                               where));
   h5::write_attribute(dataset.get(), kCommittedRows, std::int64_t{0}, where);
   return Table(std::move(dataset), name, what);
@@ -230,8 +230,8 @@ std::vector<Column> Table::file_columns() const {
     if (name == nullptr) continue;
     Column c{name, ColumnType::kFloat64};
     H5free_memory(name);
-    h5::Id member(h5::check_id(H5Tget_member_type(type.get(), static_cast<unsigned>(i)),
-                               where("read")));
+    h5::Id member(
+        h5::check_id(H5Tget_member_type(type.get(), static_cast<unsigned>(i)), where("read")));
     switch (H5Tget_class(member.get())) {
       case H5T_INTEGER:
         c.type = H5Tget_size(member.get()) == 8 ? ColumnType::kInt64 : ColumnType::kInt32;
@@ -293,8 +293,8 @@ void Table::read(std::uint64_t n, Rows& rows) const {
   for (std::size_t i = 0; i < rows.columns_.size(); ++i) {
     const auto& c = rows.columns_[i];
     if (H5Tget_member_index(file_type.get(), c.name.c_str()) < 0) continue;
-    hid_t member = c.type == ColumnType::kInt64   ? H5T_NATIVE_INT64
-                   : c.type == ColumnType::kInt32 ? H5T_NATIVE_INT32
+    hid_t member = c.type == ColumnType::kInt64     ? H5T_NATIVE_INT64
+                   : c.type == ColumnType::kInt32   ? H5T_NATIVE_INT32
                    : c.type == ColumnType::kFloat64 ? H5T_NATIVE_DOUBLE
                                                     : str.get();
     h5::check(H5Tinsert(type.get(), c.name.c_str(), rows.offsets_[i], member),

@@ -60,7 +60,9 @@ class Rows {
 
  private:
   friend class Table;
-  char* cell(std::size_t row, int column) { return buffer_.data() + row * row_size_ + offsets_[column]; }
+  char* cell(std::size_t row, int column) {
+    return buffer_.data() + row * row_size_ + offsets_[column];
+  }
   const char* cell(std::size_t row, int column) const {
     return buffer_.data() + row * row_size_ + offsets_[column];
   }

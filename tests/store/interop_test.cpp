@@ -103,8 +103,8 @@ TEST(RecordsInterop, H5pyReadsTrialsCurveAndText) {
     EXPECT_TRUE(test::same(or_nan(j["objective"][i]), written[i].objective));
     EXPECT_EQ(j["status"][i], to_string(written[i].status));
     EXPECT_EQ(j["reason"][i], written[i].reason);
-    const auto val_loss = written[i].metrics.count("val_loss") ? written[i].metrics.at("val_loss")
-                                                               : kNaN;
+    const auto val_loss =
+        written[i].metrics.count("val_loss") ? written[i].metrics.at("val_loss") : kNaN;
     EXPECT_TRUE(test::same(or_nan(j["val_loss"][i]), val_loss));
     if (written[i].metrics.count("tokens_per_second")) {
       EXPECT_EQ(j["other_metrics"][i]["tokens_per_second"].get<double>(),

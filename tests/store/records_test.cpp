@@ -14,10 +14,10 @@
 namespace scaletune::store {
 namespace {
 
+using test::same;
 using test::sample_curve;
 using test::sample_meta;
 using test::sample_trial;
-using test::same;
 
 std::string fresh_file(const std::string& name) {
   return scaletune::test::temp_dir("store_" + name) + "/records.h5";
@@ -181,7 +181,7 @@ TEST(Records, AppendOnlyAndLatestTrials) {
   a_done.trial_id = 7;
   w.append_trial(a_done);
 
-  auto r = load(path);  // while the writer is open
+  auto r = load(path);             // while the writer is open
   ASSERT_EQ(r.trials.size(), 3u);  // nothing is overwritten
   EXPECT_EQ(r.trials[0].status, TrialStatus::kRunning);
   auto latest = r.latest_trials();
@@ -269,7 +269,9 @@ TEST(Records, NulBytesInStringsAreReplacedNotTruncated) {
   TrialRecord t = sample_trial(1);
   t.reason = std::string("before\0after", 12);
   w.append_trial(t);
-  EXPECT_EQ(load(path).trials[0].reason, "before\xEF\xBF\xBD" "after");
+  EXPECT_EQ(load(path).trials[0].reason,
+            "before\xEF\xBF\xBD"
+            "after");
 }
 
 // ---- files we cannot read ----
@@ -334,8 +336,7 @@ TEST(RecordsErrors, NewerSchemaVersion) {
   set_root_attribute(path, "schema_version", kSchemaVersion + 1);
   std::string e = error_of([&] { load(path); });
   EXPECT_NE(e.find("newer scaletune"), std::string::npos) << e;
-  EXPECT_NE(e.find("schema version " + std::to_string(kSchemaVersion + 1)), std::string::npos)
-      << e;
+  EXPECT_NE(e.find("schema version " + std::to_string(kSchemaVersion + 1)), std::string::npos) << e;
   e = error_of([&] { RecordsWriter::open_existing(path); });
   EXPECT_NE(e.find("newer scaletune"), std::string::npos) << e;
 }
@@ -347,8 +348,8 @@ TEST(RecordsErrors, ForeignHdf5FileFromTheCApi) {
     ASSERT_GE(file, 0);
     hsize_t n = 4;
     hid_t space = H5Screate_simple(1, &n, nullptr);
-    hid_t d = H5Dcreate2(file, "trials", H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, H5P_DEFAULT,
-                         H5P_DEFAULT);
+    hid_t d =
+        H5Dcreate2(file, "trials", H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     double v[4] = {1, 2, 3, 4};
     H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
     H5Dclose(d);

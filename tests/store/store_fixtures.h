@@ -34,7 +34,7 @@ inline TrialRecord sample_trial(std::int64_t i, int n_params = 3) {
   t.trial_id = i / 2;  // two rows per trial: running, then final
   t.attempt = static_cast<int>(i % 3 == 2);
   const bool final_row = i % 2 == 1;
-  t.status = !final_row ? TrialStatus::kRunning
+  t.status = !final_row   ? TrialStatus::kRunning
              : i % 7 == 3 ? TrialStatus::kFailed
                           : TrialStatus::kOk;
   if (t.status == TrialStatus::kFailed) {
@@ -118,9 +118,9 @@ inline bool matches(const Records& r, std::int64_t end, std::string* why) {
     for (std::size_t i = 0; i < r.trials.size(); ++i) {
       const auto want = sample_trial(e.trial_ops[i]);
       const auto& got = r.trials[i];
-      if (got.trial_id != want.trial_id || got.status != want.status ||
-          got.params != want.params || !same(got.objective, want.objective) ||
-          got.host != want.host || got.reason != want.reason || got.metrics != want.metrics) {
+      if (got.trial_id != want.trial_id || got.status != want.status || got.params != want.params ||
+          !same(got.objective, want.objective) || got.host != want.host ||
+          got.reason != want.reason || got.metrics != want.metrics) {
         out << "trial row " << i << " differs";
         break;
       }
@@ -140,8 +140,8 @@ inline bool matches(const Records& r, std::int64_t end, std::string* why) {
 // True when each table of `r` is a prefix of what the operations write (a snapshot taken while
 // the writer runs: each table is read up to its own committed rows).
 inline bool tables_are_prefixes(const Records& r, std::string* why) {
-  const Expected e = expected_after(1 + 5 * static_cast<std::int64_t>(r.trials.size() +
-                                                                      r.curves.size()));
+  const Expected e =
+      expected_after(1 + 5 * static_cast<std::int64_t>(r.trials.size() + r.curves.size()));
   std::ostringstream out;
   if (r.trials.size() > e.trial_ops.size() || r.curves.size() > e.curve_ops.size()) {
     out << "too many rows";
@@ -149,8 +149,8 @@ inline bool tables_are_prefixes(const Records& r, std::string* why) {
   for (std::size_t i = 0; i < r.trials.size() && out.str().empty(); ++i) {
     const auto want = sample_trial(e.trial_ops[i]);
     const auto& got = r.trials[i];
-    if (got.trial_id != want.trial_id || got.status != want.status ||
-        got.params != want.params || got.host != want.host || got.metrics != want.metrics) {
+    if (got.trial_id != want.trial_id || got.status != want.status || got.params != want.params ||
+        got.host != want.host || got.metrics != want.metrics) {
       out << "trial row " << i << " differs";
     }
   }
