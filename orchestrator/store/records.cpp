@@ -594,6 +594,19 @@ std::vector<trainer::CurvePoint> Records::curve(std::int64_t trial_id, int attem
   return out;
 }
 
+std::map<std::int64_t, std::vector<trainer::CurvePoint>> Records::latest_curves() const {
+  std::map<std::int64_t, int> last_attempt;
+  for (const auto& c : curves) {
+    auto [it, inserted] = last_attempt.emplace(c.trial_id, c.attempt);
+    if (!inserted) it->second = std::max(it->second, c.attempt);
+  }
+  std::map<std::int64_t, std::vector<trainer::CurvePoint>> out;
+  for (const auto& c : curves) {
+    if (c.attempt == last_attempt[c.trial_id]) out[c.trial_id].push_back(c.point);
+  }
+  return out;
+}
+
 std::optional<std::string> Records::text(const std::string& name) const {
   auto it = texts.find(name);
   if (it == texts.end()) return std::nullopt;

@@ -116,6 +116,9 @@ struct Records {
   // The curve of one attempt of a trial in the order written; attempt -1 means the last attempt
   // that has curve points. Empty when there is none.
   std::vector<trainer::CurvePoint> curve(std::int64_t trial_id, int attempt = -1) const;
+  // Every trial's curve (its last attempt with points) in one pass: use this rather than
+  // curve() per trial when reading many curves.
+  std::map<std::int64_t, std::vector<trainer::CurvePoint>> latest_curves() const;
   // The latest value of a named text, or nullopt.
   std::optional<std::string> text(const std::string& name) const;
 };

@@ -132,9 +132,28 @@ TEST(Records, RoundTripsEveryField) {
   EXPECT_EQ(r.curve(4, 1).size(), 2u);
   EXPECT_TRUE(r.curve(4, 0).empty());
   EXPECT_TRUE(r.curve(99).empty());
+  const auto all = r.latest_curves();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all.at(3).size(), 5u);
+  EXPECT_EQ(all.at(4).size(), 2u);
   ASSERT_EQ(r.curves.size(), 7u);
   EXPECT_EQ(r.curves[5].trial_id, 4);
   EXPECT_EQ(r.curves[5].attempt, 1);
+}
+
+TEST(Records, CurveOfARetriedTrialIsItsLastAttempt) {
+  const auto path = fresh_file("retried_curve");
+  {
+    auto w = RecordsWriter::create(path, sample_meta());
+    w.append_curve(5, 0, sample_curve(5, 4));  // attempt 0 died on a lost node
+    w.append_curve(6, 0, sample_curve(6, 1));
+    w.append_curve(5, 1, sample_curve(5, 2));  // the retry
+  }
+  const auto r = load(path);
+  EXPECT_EQ(r.curve(5).size(), 2u);
+  EXPECT_EQ(r.curve(5, 0).size(), 4u);
+  EXPECT_EQ(r.latest_curves().at(5).size(), 2u);
+  EXPECT_EQ(r.latest_curves().at(6).size(), 1u);
 }
 
 TEST(Records, ManyParametersEachGetAColumn) {
