@@ -166,8 +166,20 @@ while time.time() < deadline:
 print(reads, failed, seen[0], seen[-1])
 )";
 
+// The writer child; killed when the test ends, also when an assertion returns early.
 struct Writer {
   pid_t pid = -1;
+  Writer() = default;
+  Writer(Writer&& o) noexcept : pid(o.pid) { o.pid = -1; }
+  Writer(const Writer&) = delete;
+  ~Writer() { stop(); }
+  void stop() {
+    if (pid <= 0) return;
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    pid = -1;
+  }
 };
 
 Writer start_writer(const std::string& path, long last_op) {
@@ -197,12 +209,6 @@ void wait_for_rows(const std::string& path) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   FAIL() << "the writer committed nothing in 30 s";
-}
-
-void stop(Writer& w) {
-  ::kill(w.pid, SIGKILL);
-  int status = 0;
-  ::waitpid(w.pid, &status, 0);
 }
 
 TEST(RecordsInterop, ReadersDuringWrites) {
@@ -254,7 +260,7 @@ TEST(RecordsInterop, ReadersDuringWrites) {
     EXPECT_LT(failed, reads) << "most h5py opens must succeed at once: " << r.out;
     EXPECT_GT(last, first) << "h5py saw no new rows: " << r.out;
   }
-  stop(w);
+  w.stop();
   Records r;
   ASSERT_NO_THROW(r = load(path));
   std::int64_t end = 0;
