@@ -10,8 +10,8 @@ namespace scaletune::bench {
 // Runs bench/ppo/cleanrl_ppo.py with `args` under Debian's python3; returns its JSON line, or
 // null (with a note on stderr) when Python, torch or numpy is missing.
 inline nlohmann::json run_python_reference(const std::string& args) {
-  const std::string cmd = "/usr/bin/python3 " SCALETUNE_SOURCE_DIR "/bench/ppo/cleanrl_ppo.py " +
-                          args + " 2>&1";
+  const std::string cmd =
+      "/usr/bin/python3 " SCALETUNE_SOURCE_DIR "/bench/ppo/cleanrl_ppo.py " + args + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) return nullptr;
   std::string out;

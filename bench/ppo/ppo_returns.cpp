@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   const int seeds = argc > 1 ? std::atoi(argv[1]) : 5;
   const bool pendulum = argc > 2 && std::atoi(argv[2]) != 0;
   spdlog::set_level(spdlog::level::warn);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as they are measured
 
   std::printf("== CartPole-v1, default settings, 500k steps, %d seeds ==\n", seeds);
   std::printf("%5s %14s %12s %12s %10s %9s\n", "seed", "first >= 475", "final eval", "final train",
@@ -53,8 +54,9 @@ int main(int argc, char** argv) {
   }
   std::sort(finals.begin(), finals.end());
   if (!finals.empty())
-    std::printf("reached 475: %d of %d seeds | final held-out return min %.1f median %.1f max %.1f\n",
-                solved, seeds, finals.front(), finals[finals.size() / 2], finals.back());
+    std::printf(
+        "reached 475: %d of %d seeds | final held-out return min %.1f median %.1f max %.1f\n",
+        solved, seeds, finals.front(), finals[finals.size() / 2], finals.back());
 
   if (pendulum) {
     std::printf("\n== Pendulum-v1, CleanRL ppo_continuous_action settings, 1M steps ==\n");

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   const double e2e_steps = argc > 1 ? std::atof(argv[1]) : 50000;
   const int threads = argc > 2 ? std::atoi(argv[2]) : 1;
   spdlog::set_level(spdlog::level::warn);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as they are measured
 
   std::printf("== raw environment steps/s, one core, random actions ==\n");
   std::printf("%-10s %6s %14s %14s %8s\n", "env", "envs", "C++", "python/numpy", "ratio");
@@ -65,8 +66,10 @@ int main(int argc, char** argv) {
   for (const char* id : {"pendulum", "maze"})
     std::printf("%-10s %6d %14.3g %14s\n", id, 256, env_rate(id, 256, 2000000), "-");
 
-  std::printf("\n== end-to-end PPO on CartPole: 4 envs x 128 steps, 64x2 tanh, 4 epochs x 4 "
-              "minibatches, %d thread(s), %.0f steps ==\n", threads, e2e_steps);
+  std::printf(
+      "\n== end-to-end PPO on CartPole: 4 envs x 128 steps, 64x2 tanh, 4 epochs x 4 "
+      "minibatches, %d thread(s), %.0f steps ==\n",
+      threads, e2e_steps);
   trainer::PpoConfig c;
   c.total_timesteps = e2e_steps;
   c.threads = threads;
@@ -75,9 +78,9 @@ int main(int argc, char** argv) {
   c.log_every = 1000000;
   const auto r = trainer::train_ppo(c);
   const double cpp = r.metrics.count("steps_per_second") ? r.metrics.at("steps_per_second") : 0.0;
-  const auto py = bench::run_python_reference(
-      "--total-timesteps " + std::to_string(static_cast<long>(e2e_steps)) + " --threads " +
-      std::to_string(threads));
+  const auto py = bench::run_python_reference("--total-timesteps " +
+                                              std::to_string(static_cast<long>(e2e_steps)) +
+                                              " --threads " + std::to_string(threads));
   const double pyr = py.is_object() ? py.value("sps", 0.0) : 0.0;
   std::printf("C++ scaletune PPO   %10.0f steps/s  (train return %.1f)\n", cpp,
               r.metrics.count("train_return") ? r.metrics.at("train_return") : 0.0);

@@ -42,8 +42,8 @@ struct Buffers {
         terms(static_cast<size_t>(env.num_envs())),
         truncs(static_cast<size_t>(env.num_envs())) {}
   VecBuffers view() {
-    return {obs.data(), discrete.data(), continuous.data(), rewards.data(), terms.data(),
-            truncs.data()};
+    return {obs.data(),     discrete.data(), continuous.data(),
+            rewards.data(), terms.data(),    truncs.data()};
   }
   std::vector<float> obs;
   std::vector<std::int64_t> discrete;
@@ -236,7 +236,8 @@ TEST(Maze, LevelsArePerfectMazesFixedByTheirId) {
     }
   }
   int differ = 0;
-  for (std::int64_t id = 1; id < 20; ++id) differ += maze_level(5, id).walls != maze_level(5, 0).walls;
+  for (std::int64_t id = 1; id < 20; ++id)
+    differ += maze_level(5, id).walls != maze_level(5, 0).walls;
   EXPECT_GE(differ, 18);
 }
 

@@ -66,8 +66,8 @@ TEST(PpoCli, BadConfigIsExitCodeTwoNamingTheKey) {
 
 TEST(PpoCli, DivergedRunIsExitCodeThreeWithReason) {
   const std::string out = temp_dir("ppo_cli_nan");
-  const auto r = run_command(train_command("ppo_cartpole.yaml", out,
-                                           "--set learning_rate=1e30 --set anneal_lr=false"));
+  const auto r = run_command(
+      train_command("ppo_cartpole.yaml", out, "--set learning_rate=1e30 --set anneal_lr=false"));
   EXPECT_EQ(r.exit_code, 3) << r.err;
   const auto j = read_json(out + "/result.json");
   EXPECT_EQ(j["status"], "diverged");

@@ -21,8 +21,8 @@ TEST(Gae, ThreeStepsByHand) {
   const std::vector<float> rewards{1, 2, 3}, values{0.5f, 1.0f, 1.5f}, dones{0, 0, 1};
   const float next_value = 2.0f, next_done = 0.0f;
   std::vector<float> adv(3), ret(3);
-  compute_gae(3, 1, rewards.data(), values.data(), dones.data(), &next_value, &next_done, 0.9,
-              0.8, adv.data(), ret.data());
+  compute_gae(3, 1, rewards.data(), values.data(), dones.data(), &next_value, &next_done, 0.9, 0.8,
+              adv.data(), ret.data());
   EXPECT_NEAR(adv[0], 2.12, 1e-6);
   EXPECT_NEAR(adv[1], 1.0, 1e-6);
   EXPECT_NEAR(adv[2], 3.3, 1e-6);
@@ -50,8 +50,8 @@ TEST(Gae, LambdaOneIsDiscountedReturnMinusValue) {
   const std::vector<float> rewards{1, 1, 1, 1}, values{0.3f, 0.2f, 0.1f, 0.4f}, dones{0, 0, 0, 0};
   const float next_value = 10.0f, next_done = 0.0f;
   std::vector<float> adv(4), ret(4);
-  compute_gae(4, 1, rewards.data(), values.data(), dones.data(), &next_value, &next_done, 0.5,
-              1.0, adv.data(), ret.data());
+  compute_gae(4, 1, rewards.data(), values.data(), dones.data(), &next_value, &next_done, 0.5, 1.0,
+              adv.data(), ret.data());
   // Monte-Carlo return from t = 0: 1 + .5 + .25 + .125 + .0625 * 10.
   EXPECT_NEAR(ret[0], 1.875 + 0.625, 1e-6);
   EXPECT_NEAR(adv[0], 2.5 - 0.3, 1e-6);
@@ -96,8 +96,8 @@ TEST(PpoLoss, UnclippedValueLossAndAdvantageNormalisation) {
   EXPECT_NEAR(l.v_loss, 0.5 * (1.0 + 1.0 + 0.25) / 3, 1e-6);
   // Advantages standardised with the unbiased std (torch.std), then clipped as before.
   const double mean = -1.0 / 6.0;
-  const double sd = std::sqrt(((1 - mean) * (1 - mean) + (-2 - mean) * (-2 - mean) +
-                               (0.5 - mean) * (0.5 - mean)) / 2.0);
+  const double sd = std::sqrt(
+      ((1 - mean) * (1 - mean) + (-2 - mean) * (-2 - mean) + (0.5 - mean) * (0.5 - mean)) / 2.0);
   const double a[3] = {(1 - mean) / sd, (-2 - mean) / sd, (0.5 - mean) / sd};
   const double r[3] = {1.5, 0.7, 1.1};
   double pg = 0;
@@ -128,8 +128,8 @@ TEST(PpoCounts, ParametersAndFlopsInClosedForm) {
 }
 
 TEST(PpoConfig, BindsDefaultsAndReportsErrorsByKey) {
-  auto doc = config::Document::parse("task: ppo\nlearning_rate: 1e-3\nenv: {id: pendulum}\n",
-                                     "ppo.yaml");
+  auto doc =
+      config::Document::parse("task: ppo\nlearning_rate: 1e-3\nenv: {id: pendulum}\n", "ppo.yaml");
   const auto c = config::bind<PpoConfig>(doc);
   EXPECT_DOUBLE_EQ(c.learning_rate, 1e-3);
   EXPECT_EQ(c.env.id, "pendulum");

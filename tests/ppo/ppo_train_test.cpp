@@ -69,15 +69,17 @@ TEST(PpoTrain, ExplodingLearningRateIsReportedAsDiverged) {
   ASSERT_FALSE(r.curve.empty());  // what was recorded before is kept
 }
 
-TEST(PpoTrain, UnavailableDeviceIsAFailureNotACrash) {
-  if (train_ppo(cartpole(512)).info.count("cuda")) GTEST_SKIP();
-  PpoConfig c = cartpole(512);
+TEST(PpoTrain, CudaRunsWhereThereIsOneAndFailsCleanlyWhereNot) {
+  PpoConfig c = cartpole(1024);
   c.device = "cuda";
   const TrainResult r = train_ppo(c);
-#ifndef SCALETUNE_WITH_CUDA
-  EXPECT_EQ(r.status, RunStatus::kFailed);
-  EXPECT_NE(r.reason.find("cuda"), std::string::npos);
-#endif
+  if (r.ok()) {  // a CUDA device: the networks ran on it
+    EXPECT_EQ(r.info.at("device").rfind("cuda", 0), 0u) << r.info.at("device");
+    EXPECT_TRUE(std::isfinite(r.metrics.at("eval_return")));
+    return;
+  }
+  EXPECT_EQ(r.status, RunStatus::kFailed) << r.reason;
+  EXPECT_NE(r.reason.find("cuda"), std::string::npos) << r.reason;
 }
 
 TEST(PpoTrain, PendulumGaussianWithNormalisationRuns) {
@@ -120,8 +122,8 @@ TEST(PpoTrain, SharedTrunkMazeRunsOnBothLevelSets) {
 }
 
 TEST(PpoTrain, TwoRanksOverGlooStayInLockstep) {
-  const auto store = std::filesystem::temp_directory_path() /
-                     ("ppo_dp_test_" + std::to_string(::getpid()));
+  const auto store =
+      std::filesystem::temp_directory_path() / ("ppo_dp_test_" + std::to_string(::getpid()));
   std::filesystem::remove(store);
   PpoConfig c = cartpole(8192);
   TrainResult results[2];

@@ -12,7 +12,8 @@ CartPoleState cartpole_dynamics(const CartPoleState& s, int action) {
   const double cos_t = std::cos(s.theta);
   const double sin_t = std::sin(s.theta);
   // Florian 2007, "Correct equations for the dynamics of the cart-pole system" (frictionless).
-  const double temp = (force + P::kPoleMassLength * s.theta_dot * s.theta_dot * sin_t) / P::kTotalMass;
+  const double temp =
+      (force + P::kPoleMassLength * s.theta_dot * s.theta_dot * sin_t) / P::kTotalMass;
   const double theta_acc =
       (P::kGravity * sin_t - cos_t * temp) /
       (P::kHalfLength * (4.0 / 3.0 - P::kMassPole * cos_t * cos_t / P::kTotalMass));

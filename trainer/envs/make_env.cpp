@@ -22,7 +22,8 @@ std::unique_ptr<VecEnv> make_vec_env(const EnvConfig& config, int num_envs, Leve
   if (config.id == "maze") {
     MazeOptions o;
     o.cells = config.maze_cells;
-    o.max_episode_steps = config.max_episode_steps ? config.max_episode_steps : config.maze_max_steps;
+    o.max_episode_steps =
+        config.max_episode_steps ? config.max_episode_steps : config.maze_max_steps;
     o.level_start = set == LevelSet::kTrain ? config.train_level_start : config.eval_level_start;
     o.num_levels = set == LevelSet::kTrain ? config.train_num_levels : config.eval_num_levels;
     return std::make_unique<Maze>(num_envs, o);

@@ -14,10 +14,10 @@
 namespace scaletune::envs {
 
 struct EnvConfig {
-  std::string id = "cartpole";      // cartpole | pendulum | maze
-  int max_episode_steps = 0;        // 0: the environment's own limit (500, 200, maze_max_steps)
-  int maze_cells = 5;               // maze side in cells
-  int maze_max_steps = 100;         // maze truncation limit
+  std::string id = "cartpole";         // cartpole | pendulum | maze
+  int max_episode_steps = 0;           // 0: the environment's own limit (500, 200, maze_max_steps)
+  int maze_cells = 5;                  // maze side in cells
+  int maze_max_steps = 100;            // maze truncation limit
   std::int64_t train_level_start = 0;  // maze levels the run trains (and is tuned) on
   std::int64_t train_num_levels = 200;
   std::int64_t eval_level_start = 1000000;  // held-out maze levels, disjoint from the above
@@ -44,7 +44,7 @@ struct EnvConfig {
     const std::int64_t train_end = train_level_start + train_num_levels;
     const std::int64_t eval_end = eval_level_start + eval_num_levels;
     if (train_level_start < eval_end && eval_level_start < train_end) {
-      errors.push_back("env: training levels [" + std::to_string(train_level_start) + ", " +
+      errors.push_back("training levels [" + std::to_string(train_level_start) + ", " +
                        std::to_string(train_end) + ") overlap the held-out levels [" +
                        std::to_string(eval_level_start) + ", " + std::to_string(eval_end) +
                        "); move eval_level_start to " + std::to_string(train_end) +

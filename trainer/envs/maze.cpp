@@ -45,7 +45,8 @@ int generate(int cells, std::int64_t id, std::uint8_t* walls, int* stack, std::u
     visited[nr * cells + nc] = 1;
     stack[top++] = nr * cells + nc;
   }
-  const int goal_cell = 1 + static_cast<int>(rng.below(static_cast<std::uint64_t>(cells * cells - 1)));
+  const int goal_cell =
+      1 + static_cast<int>(rng.below(static_cast<std::uint64_t>(cells * cells - 1)));
   return (2 * (goal_cell / cells)) * side + 2 * (goal_cell % cells);
 }
 
@@ -91,8 +92,9 @@ void Maze::write_obs(int i, float* obs) const {
 }
 
 void Maze::reset_one(int i, float* obs) {
-  level_[i] = options_.level_start +
-              static_cast<std::int64_t>(rng_[i].below(static_cast<std::uint64_t>(options_.num_levels)));
+  level_[i] =
+      options_.level_start +
+      static_cast<std::int64_t>(rng_[i].below(static_cast<std::uint64_t>(options_.num_levels)));
   goal_[i] = generate(options_.cells, level_[i],
                       walls_.data() + static_cast<size_t>(i) * static_cast<size_t>(side_ * side_),
                       stack_.data(), visited_.data());

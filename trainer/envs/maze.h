@@ -20,9 +20,9 @@
 namespace scaletune::envs {
 
 struct MazeOptions {
-  int cells = 5;                   // the maze is cells x cells
-  std::int64_t level_start = 0;    // first level id of the set
-  std::int64_t num_levels = 200;   // size of the level set
+  int cells = 5;                  // the maze is cells x cells
+  std::int64_t level_start = 0;   // first level id of the set
+  std::int64_t num_levels = 200;  // size of the level set
   int max_episode_steps = 100;
 };
 
@@ -52,11 +52,11 @@ class Maze final : public VecEnv {
   EnvSpec spec_;
   MazeOptions options_;
   int side_;
-  std::vector<std::uint8_t> walls_;   // (N, side*side)
+  std::vector<std::uint8_t> walls_;  // (N, side*side)
   std::vector<int> agent_, goal_, elapsed_;
   std::vector<std::int64_t> level_;
   std::vector<Rng> rng_;
-  std::vector<int> stack_;            // DFS scratch, one maze at a time
+  std::vector<int> stack_;             // DFS scratch, one maze at a time
   std::vector<std::uint8_t> visited_;  // DFS scratch
 };
 

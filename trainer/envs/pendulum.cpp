@@ -29,10 +29,9 @@ PendulumState pendulum_dynamics(const PendulumState& s, double u, double* reward
   u = std::clamp(u, -P::kMaxTorque, P::kMaxTorque);
   const double th = pendulum_angle_normalize(s.theta);
   *reward = -(th * th + 0.1 * s.theta_dot * s.theta_dot + 0.001 * u * u);
-  double theta_dot =
-      s.theta_dot + (3.0 * P::kGravity / (2.0 * P::kLength) * std::sin(s.theta) +
-                     3.0 / (P::kMass * P::kLength * P::kLength) * u) *
-                        P::kDt;
+  double theta_dot = s.theta_dot + (3.0 * P::kGravity / (2.0 * P::kLength) * std::sin(s.theta) +
+                                    3.0 / (P::kMass * P::kLength * P::kLength) * u) *
+                                       P::kDt;
   theta_dot = std::clamp(theta_dot, -P::kMaxSpeed, P::kMaxSpeed);
   return {s.theta + theta_dot * P::kDt, theta_dot};
 }

@@ -27,10 +27,10 @@ struct EnvSpec {
   std::string name;
   int obs_dim = 0;
   bool discrete = true;
-  int num_actions = 0;       // discrete: actions are 0 .. num_actions-1
-  int action_dim = 0;        // continuous: length of one action vector
-  float action_low = 0.0f;   // continuous: bounds the environment clips to
-  float action_high = 0.0f;  //
+  int num_actions = 0;        // discrete: actions are 0 .. num_actions-1
+  int action_dim = 0;         // continuous: length of one action vector
+  float action_low = 0.0f;    // continuous: bounds the environment clips to
+  float action_high = 0.0f;   //
   int max_episode_steps = 0;  // truncation limit
 };
 

@@ -4,8 +4,8 @@
 namespace scaletune::trainer {
 
 void compute_gae(int num_steps, int num_envs, const float* rewards, const float* values,
-                 const float* dones, const float* next_value, const float* next_done,
-                 double gamma, double gae_lambda, float* advantages, float* returns) {
+                 const float* dones, const float* next_value, const float* next_done, double gamma,
+                 double gae_lambda, float* advantages, float* returns) {
   for (int i = 0; i < num_envs; ++i) {
     double last = 0.0;  // A_{t+1}
     for (int t = num_steps - 1; t >= 0; --t) {

@@ -11,7 +11,7 @@
 namespace scaletune::trainer {
 
 void compute_gae(int num_steps, int num_envs, const float* rewards, const float* values,
-                 const float* dones, const float* next_value, const float* next_done,
-                 double gamma, double gae_lambda, float* advantages, float* returns);
+                 const float* dones, const float* next_value, const float* next_done, double gamma,
+                 double gae_lambda, float* advantages, float* returns);
 
 }  // namespace scaletune::trainer

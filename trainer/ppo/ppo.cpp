@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -66,8 +67,7 @@ struct AgentImpl : torch::nn::Module {
       critic = register_module("critic", mlp(spec.obs_dim, m, 1, 1.0));
     }
     if (!discrete)
-      log_std = register_parameter("log_std",
-                                   torch::full({1, spec.action_dim}, m.init_log_std));
+      log_std = register_parameter("log_std", torch::full({1, spec.action_dim}, m.init_log_std));
   }
 
   // (policy output: logits or Gaussian mean (B, A), value (B))
@@ -158,8 +158,8 @@ struct RunningMeanStd {
 // ---- the loss -------------------------------------------------------------------------------
 
 struct Losses {
-  Tensor pg_loss, v_loss, entropy_loss;              // differentiable scalars
-  Tensor approx_kl, old_approx_kl, clipfrac;         // detached scalars
+  Tensor pg_loss, v_loss, entropy_loss;       // differentiable scalars
+  Tensor approx_kl, old_approx_kl, clipfrac;  // detached scalars
 };
 
 // Schulman et al. 2017, eq. 7 (clipped surrogate), with CleanRL's clipped value loss.
@@ -182,7 +182,8 @@ Losses ppo_losses(const Tensor& new_logprob, const Tensor& old_logprob, Tensor a
   l.pg_loss = torch::max(pg1, pg2).mean();
   if (clip_vloss) {
     const Tensor unclipped = (new_value - returns).pow(2);
-    const Tensor clipped = (old_value + torch::clamp(new_value - old_value, -clip, clip) - returns).pow(2);
+    const Tensor clipped =
+        (old_value + torch::clamp(new_value - old_value, -clip, clip) - returns).pow(2);
     l.v_loss = 0.5 * torch::max(unclipped, clipped).mean();
   } else {
     l.v_loss = 0.5 * (new_value - returns).pow(2).mean();
@@ -254,11 +255,14 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Sums `values` over ranks in place (no-op for one process).
-void allreduce_sum(dist::Communicator* comm, std::vector<double>& values) {
+// Sums `values` over ranks in place (no-op for one process). On the training device, because
+// NCCL reduces only CUDA tensors.
+void allreduce_sum(dist::Communicator* comm, const torch::Device& device,
+                   std::vector<double>& values) {
   if (!comm || comm->size() == 1) return;
-  Tensor t = torch::tensor(values, torch::kDouble);
+  Tensor t = torch::tensor(values, torch::kDouble).to(device);
   comm->allreduce_sum(t);
+  t = t.to(torch::kCPU);
   for (size_t k = 0; k < values.size(); ++k) values[k] = t[static_cast<int64_t>(k)].item<double>();
 }
 
@@ -343,8 +347,7 @@ void run(const PpoConfig& cfg, dist::Communicator* comm, int local_rank, TrainRe
   for (auto& p : params) counted += p.numel();
   if (counted != n_params.total()) {
     throw std::logic_error("network has " + std::to_string(counted) +
-                           " parameters, the closed form says " +
-                           std::to_string(n_params.total()));
+                           " parameters, the closed form says " + std::to_string(n_params.total()));
   }
 
   result.metrics["params_policy"] = static_cast<double>(n_params.policy);
@@ -363,6 +366,7 @@ void run(const PpoConfig& cfg, dist::Communicator* comm, int local_rank, TrainRe
   Tensor next_done = torch::zeros({N});
   std::vector<std::uint8_t> terms(N), truncs(N);
   std::vector<double> discounted(N, 0.0);  // reward normalisation's running return
+  std::vector<float> discounted_f(N);      // the same as floats for the running variance
   RunningMeanStd obs_rms(D), ret_rms(1);
 
   auto buffers = [&](float* obs_out, int t) {
@@ -379,9 +383,8 @@ void run(const PpoConfig& cfg, dist::Communicator* comm, int local_rank, TrainRe
     return b;
   };
   const std::uint64_t tune_seed = static_cast<std::uint64_t>(cfg.seed);
-  const std::uint64_t heldout_seed = cfg.eval.seed >= 0
-                                         ? static_cast<std::uint64_t>(cfg.eval.seed)
-                                         : envs::derive_seed(tune_seed, 0xE7A1);
+  const std::uint64_t heldout_seed = cfg.eval.seed >= 0 ? static_cast<std::uint64_t>(cfg.eval.seed)
+                                                        : envs::derive_seed(tune_seed, 0xE7A1);
   env->reset(envs::derive_seed(tune_seed, static_cast<uint64_t>(rank)),
              buffers(next_obs.data_ptr<float>(), 0));
   if (cfg.norm_obs) {
@@ -393,11 +396,11 @@ void run(const PpoConfig& cfg, dist::Communicator* comm, int local_rank, TrainRe
   const int eval_local = share(cfg.eval.episodes, rank, world);
   double eval_steps = 0, eval_flops = 0;
   auto eval_mean = [&](envs::LevelSet set, std::uint64_t seed) {
-    EvalResult r = evaluate(agent, cfg.env, set, envs::derive_seed(seed, static_cast<uint64_t>(rank)),
-                            eval_local, cfg.eval.deterministic, cfg.norm_obs ? &obs_rms : nullptr,
-                            cfg.clip_obs, device);
+    EvalResult r = evaluate(
+        agent, cfg.env, set, envs::derive_seed(seed, static_cast<uint64_t>(rank)), eval_local,
+        cfg.eval.deterministic, cfg.norm_obs ? &obs_rms : nullptr, cfg.clip_obs, device);
     std::vector<double> v{r.return_sum, r.episodes, r.steps};
-    allreduce_sum(comm, v);
+    allreduce_sum(comm, device, v);
     eval_steps += v[2];
     eval_flops += 2.0 * static_cast<double>(n_params.total()) * v[2];
     return v[1] > 0 ? v[0] / v[1] : kNaN;
@@ -412,7 +415,7 @@ void run(const PpoConfig& cfg, dist::Communicator* comm, int local_rank, TrainRe
   auto add_point = [&](int64_t update, bool with_eval) {
     envs::EpisodeStats s = env->take_stats();
     std::vector<double> v{s.return_sum, static_cast<double>(s.episodes)};
-    allreduce_sum(comm, v);
+    allreduce_sum(comm, device, v);
     train_episodes += v[1];
     CurvePoint p;
     p.step = update;
@@ -480,8 +483,8 @@ void run(const PpoConfig& cfg, dist::Communicator* comm, int local_rank, TrainRe
           float* r = rewards[t].data_ptr<float>();
           for (int i = 0; i < N; ++i)
             discounted[i] = discounted[i] * cfg.gamma * (1.0 - terms[i]) + r[i];
-          std::vector<float> ret(discounted.begin(), discounted.end());
-          ret_rms.update(ret.data(), N);
+          std::copy(discounted.begin(), discounted.end(), discounted_f.begin());
+          ret_rms.update(discounted_f.data(), N);
           const double scale = 1.0 / std::sqrt(ret_rms.var[0] + 1e-8);
           for (int i = 0; i < N; ++i)
             r[i] = static_cast<float>(
@@ -508,8 +511,8 @@ void run(const PpoConfig& cfg, dist::Communicator* comm, int local_rank, TrainRe
 
     // 5. Flatten the batch and optimise for update_epochs epochs of minibatches.
     const Tensor b_obs = obs.view({batch, D}).to(device);
-    const Tensor b_actions = spec.discrete ? actions.view({batch}).to(device)
-                                           : actions.view({batch, A}).to(device);
+    const Tensor b_actions =
+        spec.discrete ? actions.view({batch}).to(device) : actions.view({batch, A}).to(device);
     const Tensor b_logprobs = logprobs.view({batch}).to(device);
     const Tensor b_adv = advantages.view({batch}).to(device);
     const Tensor b_returns = returns.view({batch}).to(device);
@@ -518,16 +521,16 @@ void run(const PpoConfig& cfg, dist::Communicator* comm, int local_rank, TrainRe
     bool diverged = false;
     int epoch = 0;
     for (; epoch < cfg.update_epochs && !diverged; ++epoch) {
-      const Tensor perm = torch::randperm(batch, torch::TensorOptions().dtype(torch::kLong).device(device));
+      const Tensor perm =
+          torch::randperm(batch, torch::TensorOptions().dtype(torch::kLong).device(device));
       for (int64_t start = 0; start < batch; start += minibatch) {
         const Tensor idx = perm.slice(0, start, start + minibatch);
         const auto out = agent->forward(b_obs.index_select(0, idx));
         const auto [new_logprob, entropy] =
             log_prob_entropy(agent, out.first, b_actions.index_select(0, idx));
         last = ppo_losses(new_logprob, b_logprobs.index_select(0, idx), b_adv.index_select(0, idx),
-                          out.second, b_values.index_select(0, idx),
-                          b_returns.index_select(0, idx), entropy, cfg.clip_coef,
-                          cfg.clip_vloss, cfg.norm_adv);
+                          out.second, b_values.index_select(0, idx), b_returns.index_select(0, idx),
+                          entropy, cfg.clip_coef, cfg.clip_vloss, cfg.norm_adv);
         const Tensor loss =
             last.pg_loss - cfg.ent_coef * last.entropy_loss + cfg.vf_coef * last.v_loss;
         optimizer.zero_grad();
@@ -558,7 +561,8 @@ void run(const PpoConfig& cfg, dist::Communicator* comm, int local_rank, TrainRe
         }
         if (cfg.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(params, cfg.max_grad_norm);
         optimizer.step();
-        flops += 6.0 * static_cast<double>(n_params.total()) * static_cast<double>(minibatch * world);
+        flops +=
+            6.0 * static_cast<double>(n_params.total()) * static_cast<double>(minibatch * world);
       }
       if (cfg.target_kl > 0 && approx_kl > cfg.target_kl) break;  // CleanRL: per epoch
     }
@@ -569,20 +573,21 @@ void run(const PpoConfig& cfg, dist::Communicator* comm, int local_rank, TrainRe
     {
       torch::NoGradGuard no_grad;
       const Tensor var_y = b_returns.var();
-      explained_variance = var_y.item<double>() == 0.0
-                               ? kNaN
-                               : 1.0 - (b_returns - b_values).var().item<double>() / var_y.item<double>();
+      explained_variance =
+          var_y.item<double>() == 0.0
+              ? kNaN
+              : 1.0 - (b_returns - b_values).var().item<double>() / var_y.item<double>();
     }
 
     // 6. Progress (rank 0) and curve points.
     if (log && (update % cfg.log_every == 0 || update == num_updates)) {
       const double dt = seconds_since(log_time);
-      spdlog::info("update {}/{} | step {} | return {:.1f} | pg_loss {:.4f} | v_loss {:.4f} | "
-                   "entropy {:.3f} | kl {:.2g} | lr {:.1e} | {} steps/s",
-                   update, num_updates, static_cast<int64_t>(global_step),
-                   env->stats().mean_return(), last.pg_loss.item<double>(),
-                   last.v_loss.item<double>(), last.entropy_loss.item<double>(), approx_kl, lr_now,
-                   human(dt > 0 ? (global_step - steps_at_log) / dt : 0.0));
+      spdlog::info(
+          "update {}/{} | step {} | return {:.1f} | pg_loss {:.4f} | v_loss {:.4f} | "
+          "entropy {:.3f} | kl {:.2g} | lr {:.1e} | {} steps/s",
+          update, num_updates, static_cast<int64_t>(global_step), env->stats().mean_return(),
+          last.pg_loss.item<double>(), last.v_loss.item<double>(), last.entropy_loss.item<double>(),
+          approx_kl, lr_now, human(dt > 0 ? (global_step - steps_at_log) / dt : 0.0));
       steps_at_log = global_step;
       log_time = std::chrono::steady_clock::now();
     }
@@ -625,9 +630,8 @@ PpoLossTerms ppo_loss_terms(const PpoLossInputs& in) {
   const Losses l = ppo_losses(t(in.new_logprob), t(in.old_logprob), t(in.advantages),
                               t(in.new_value), t(in.old_value), t(in.returns), t(in.entropy),
                               in.clip_coef, in.clip_vloss, in.norm_adv);
-  return {l.pg_loss.item<double>(),   l.v_loss.item<double>(),
-          l.entropy_loss.item<double>(), l.approx_kl.item<double>(),
-          l.old_approx_kl.item<double>(), l.clipfrac.item<double>()};
+  return {l.pg_loss.item<double>(),   l.v_loss.item<double>(),        l.entropy_loss.item<double>(),
+          l.approx_kl.item<double>(), l.old_approx_kl.item<double>(), l.clipfrac.item<double>()};
 }
 
 TrainResult train_ppo(const PpoConfig& config, dist::Communicator* comm, int local_rank) {
@@ -653,10 +657,12 @@ TrainResult train_ppo(const PpoConfig& config, dist::Communicator* comm, int loc
   result.cost.tokens = result.curve.empty() ? 0.0 : result.curve.back().tokens;
   result.cost.flops = result.curve.empty() ? 0.0 : result.curve.back().flops;
   if (result.metrics.count("env_steps")) result.cost.tokens = result.metrics["env_steps"];
-  result.cost.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  result.cost.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   result.cost.devices = world;
   if (result.metrics.count("params_policy"))
-    result.cost.flops_6n = 6.0 * (result.metrics["params_policy"] + result.metrics["params_value"]) *
+    result.cost.flops_6n = 6.0 *
+                           (result.metrics["params_policy"] + result.metrics["params_value"]) *
                            result.cost.tokens;
   result.cost.device_seconds = result.cost.wall_seconds * world;
   result.info["torch_version"] = TORCH_VERSION;
@@ -674,8 +680,8 @@ PpoRunEnd run_ppo(const PpoRun& run) {
   try {
     denv = dist::parse_dist_env(run.env);
     end.rank = denv.rank;
-    const bool cuda = run.config.device == "cuda" ||
-                      (run.config.device == "auto" && torch::cuda::is_available());
+    const bool cuda =
+        run.config.device == "cuda" || (run.config.device == "auto" && torch::cuda::is_available());
     comm = dist::connect(denv, cuda && torch::cuda::is_available());
   } catch (const std::exception& e) {
     end.result.task = "ppo";

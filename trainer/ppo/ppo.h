@@ -47,8 +47,7 @@ struct PpoLossInputs {
   bool norm_adv = true;
 };
 struct PpoLossTerms {
-  double pg_loss = 0, v_loss = 0, entropy_loss = 0, approx_kl = 0, old_approx_kl = 0,
-         clipfrac = 0;
+  double pg_loss = 0, v_loss = 0, entropy_loss = 0, approx_kl = 0, old_approx_kl = 0, clipfrac = 0;
 };
 PpoLossTerms ppo_loss_terms(const PpoLossInputs& in);
 

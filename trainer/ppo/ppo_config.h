@@ -17,11 +17,11 @@
 namespace scaletune::trainer {
 
 struct PpoModelConfig {
-  int hidden = 64;                 // width of every hidden layer
-  int layers = 2;                  // hidden layers per network
-  bool shared = false;             // one trunk with actor and critic heads instead of two MLPs
+  int hidden = 64;                  // width of every hidden layer
+  int layers = 2;                   // hidden layers per network
+  bool shared = false;              // one trunk with actor and critic heads instead of two MLPs
   std::string activation = "tanh";  // tanh | relu
-  double init_log_std = 0.0;       // Gaussian policies: initial log standard deviation
+  double init_log_std = 0.0;        // Gaussian policies: initial log standard deviation
 
   template <class V>
   void visit(V& v) {
@@ -35,11 +35,11 @@ struct PpoModelConfig {
 };
 
 struct PpoEvalConfig {
-  int episodes = 16;             // episodes per evaluation (one per environment, fixed seeds)
-  std::int64_t every = 0;        // updates between evaluations; 0: about `points` evaluations
-  int points = 10;               // curve points when every = 0
-  std::int64_t seed = -1;        // held-out seed set; -1: a stream derived from `seed`
-  bool deterministic = false;    // greedy/mean actions instead of sampling
+  int episodes = 16;           // episodes per evaluation (one per environment, fixed seeds)
+  std::int64_t every = 0;      // updates between evaluations; 0: about `points` evaluations
+  int points = 10;             // curve points when every = 0
+  std::int64_t seed = -1;      // held-out seed set; -1: a stream derived from `seed`
+  bool deterministic = false;  // greedy/mean actions instead of sampling
 
   template <class V>
   void visit(V& v) {
@@ -53,35 +53,35 @@ struct PpoEvalConfig {
 
 struct PpoConfig {
   std::string task = "ppo";
-  std::int64_t seed = 1;         // init, sampling and the tuning environments' seeds
-  int threads = 1;               // LibTorch intra-op threads per rank
-  std::string device = "cpu";    // cpu | cuda | auto (tiny MLPs are faster on the CPU)
-  std::int64_t log_every = 10;   // updates between progress lines
+  std::int64_t seed = 1;        // init, sampling and the tuning environments' seeds
+  int threads = 1;              // LibTorch intra-op threads per rank
+  std::string device = "cpu";   // cpu | cuda | auto (tiny MLPs are faster on the CPU)
+  std::int64_t log_every = 10;  // updates between progress lines
   envs::EnvConfig env;
   PpoModelConfig model;
   PpoEvalConfig eval;
 
   double total_timesteps = 500000;  // environment steps over all ranks
   double learning_rate = 2.5e-4;
-  bool anneal_lr = true;            // linear decay to 0 over the updates
-  int num_envs = 4;                 // environments per rank
-  int num_steps = 128;              // rollout length per environment
+  bool anneal_lr = true;  // linear decay to 0 over the updates
+  int num_envs = 4;       // environments per rank
+  int num_steps = 128;    // rollout length per environment
   double gamma = 0.99;
   double gae_lambda = 0.95;
   int num_minibatches = 4;
   int update_epochs = 4;
-  bool norm_adv = true;             // normalise advantages per minibatch
+  bool norm_adv = true;  // normalise advantages per minibatch
   double clip_coef = 0.2;
   bool clip_vloss = true;
   double ent_coef = 0.01;
   double vf_coef = 0.5;
-  double max_grad_norm = 0.5;       // 0 disables clipping
-  double target_kl = 0;             // approx-KL early stop per epoch; 0 disables
+  double max_grad_norm = 0.5;  // 0 disables clipping
+  double target_kl = 0;        // approx-KL early stop per epoch; 0 disables
   double adam_eps = 1e-5;
-  bool norm_obs = false;            // running mean/std observation normalisation
-  bool norm_reward = false;         // scale rewards by the std of the discounted return
-  double clip_obs = 10.0;           // clip normalised observations to +-clip_obs
-  double clip_reward = 10.0;        // clip normalised rewards to +-clip_reward
+  bool norm_obs = false;      // running mean/std observation normalisation
+  bool norm_reward = false;   // scale rewards by the std of the discounted return
+  double clip_obs = 10.0;     // clip normalised observations to +-clip_obs
+  double clip_reward = 10.0;  // clip normalised rewards to +-clip_reward
 
   template <class V>
   void visit(V& v) {
@@ -118,16 +118,17 @@ struct PpoConfig {
     v.field("clip_reward", clip_reward, "Clip normalised rewards to +-this.").above(0.0);
   }
 
+  // (env.validate runs too: the binder checks nested structs itself.)
   void validate(std::vector<std::string>& errors) const {
-    env.validate(errors);
     const std::int64_t batch = static_cast<std::int64_t>(num_envs) * num_steps;
     if (batch % num_minibatches != 0)
       errors.push_back("num_envs * num_steps (" + std::to_string(batch) +
                        ") must be a multiple of num_minibatches (" +
                        std::to_string(num_minibatches) + ")");
     if (total_timesteps < static_cast<double>(batch))
-      errors.push_back("total_timesteps (" + std::to_string(static_cast<std::int64_t>(total_timesteps)) +
-                       ") is less than one rollout, num_envs * num_steps = " + std::to_string(batch));
+      errors.push_back(
+          "total_timesteps (" + std::to_string(static_cast<std::int64_t>(total_timesteps)) +
+          ") is less than one rollout, num_envs * num_steps = " + std::to_string(batch));
   }
 };
 
