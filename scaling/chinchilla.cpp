@@ -21,14 +21,10 @@ double LossSurface::loss(double n, double d) const {
   return E + A * std::pow(n, -alpha) + B * std::pow(d, -beta);
 }
 
-double LossSurface::G() const {
-  return std::pow((alpha * A) / (beta * B), 1.0 / (alpha + beta));
-}
+double LossSurface::G() const { return std::pow((alpha * A) / (beta * B), 1.0 / (alpha + beta)); }
 double LossSurface::n_opt(double compute) const { return G() * std::pow(compute / 6.0, a()); }
 double LossSurface::d_opt(double compute) const { return std::pow(compute / 6.0, b()) / G(); }
-double LossSurface::loss_opt(double compute) const {
-  return loss(n_opt(compute), d_opt(compute));
-}
+double LossSurface::loss_opt(double compute) const { return loss(n_opt(compute), d_opt(compute)); }
 
 namespace {
 
@@ -55,8 +51,8 @@ double huber(double r, double delta) {
 class HuberObjective final : public ceres::FirstOrderFunction {
  public:
   HuberObjective(const std::vector<double>& log_n, const std::vector<double>& log_d,
-                 const std::vector<double>& log_l, const std::vector<double>& weight,
-                 double delta, bool likelihood)
+                 const std::vector<double>& log_l, const std::vector<double>& weight, double delta,
+                 bool likelihood)
       : log_n_(log_n),
         log_d_(log_d),
         log_l_(log_l),
@@ -223,8 +219,8 @@ Approach3Fit finish(const LogData& data, const Solved& best, const Approach3Opti
   fit.log_scale = options.likelihood ? best.theta[5] : 0.0;
   fit.residuals.resize(data.log_l.size());
   for (std::size_t i = 0; i < data.log_l.size(); ++i) {
-    fit.residuals[i] = data.log_l[i] - std::log(fit.surface.loss(std::exp(data.log_n[i]),
-                                                                 std::exp(data.log_d[i])));
+    fit.residuals[i] = data.log_l[i] -
+                       std::log(fit.surface.loss(std::exp(data.log_n[i]), std::exp(data.log_d[i])));
   }
   if (!(fit.surface.alpha > 0) || !(fit.surface.beta > 0)) {
     fit.ok = false;

@@ -35,9 +35,9 @@ struct LossSurface {
 struct Approach3Grid {
   std::vector<double> alpha = {0, 0.5, 1, 1.5, 2};
   std::vector<double> beta = {0, 0.5, 1, 1.5, 2};
-  std::vector<double> e = {-1, -0.5, 0, 0.5, 1};           // ln E
-  std::vector<double> a = {0, 5, 10, 15, 20, 25};          // ln A
-  std::vector<double> b = {0, 5, 10, 15, 20, 25};          // ln B
+  std::vector<double> e = {-1, -0.5, 0, 0.5, 1};   // ln E
+  std::vector<double> a = {0, 5, 10, 15, 20, 25};  // ln A
+  std::vector<double> b = {0, 5, 10, 15, 20, 25};  // ln B
   std::size_t size() const { return alpha.size() * beta.size() * e.size() * a.size() * b.size(); }
 };
 
@@ -83,7 +83,7 @@ Approach3Fit refine_approach3(const std::vector<double>& n, const std::vector<do
 // ---- Approach 2 -------------------------------------------------------------------------------
 
 struct IsoFlopOptions {
-  std::vector<double> budgets;  // empty: budgets are found by clustering the compute values
+  std::vector<double> budgets;   // empty: budgets are found by clustering the compute values
   double snap_tolerance = 0.10;  // a run joins a budget when |C / budget - 1| <= this
   double bucket_gap = 0.25;      // clustering gap when budgets are not given (compute_buckets)
   int min_points = 4;            // parabolas need >= 3; 4 is the sensible minimum
@@ -94,11 +94,11 @@ struct IsoFlopOptions {
 struct IsoFlopCurve {
   double compute = 0;  // the budget
   bool ok = false;
-  std::string error;   // e.g. "3 points (needs 4)", "curvature <= 0: no minimum"
+  std::string error;                // e.g. "3 points (needs 4)", "curvature <= 0: no minimum"
   std::vector<std::size_t> points;  // indices into the inputs
   double c2 = 0, c1 = 0, c0 = 0;
-  double n_opt = 0;   // e^{x*}, x* = -c1 / (2 c2)
-  double d_opt = 0;   // compute / (6 n_opt)
+  double n_opt = 0;  // e^{x*}, x* = -c1 / (2 c2)
+  double d_opt = 0;  // compute / (6 n_opt)
   double loss_opt = 0;
   bool vertex_inside = false;  // the vertex lies within the sampled ln N range
 };
@@ -117,8 +117,8 @@ IsoFlopFit fit_isoflops(const std::vector<double>& compute, const std::vector<do
 
 // A learning curve of one run: compute consumed so far and (smoothed) loss at each checkpoint.
 struct Curve {
-  double n = 0;                  // model size of the run
-  std::vector<double> compute;   // increasing
+  double n = 0;                 // model size of the run
+  std::vector<double> compute;  // increasing
   std::vector<double> loss;
 };
 

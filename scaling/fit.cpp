@@ -160,8 +160,8 @@ Law surface_law(const std::string& method, const Approach3Fit& fit, const std::v
     return law;
   }
   const LossSurface& s = fit.surface;
-  law.coef = {{"E", s.E},         {"A", s.A},         {"B", s.B}, {"alpha", s.alpha},
-              {"beta", s.beta},   {"a", s.a()},       {"b", s.b()}};
+  law.coef = {{"E", s.E},       {"A", s.A},   {"B", s.B},  {"alpha", s.alpha},
+              {"beta", s.beta}, {"a", s.a()}, {"b", s.b()}};
   law.residuals = fit.residuals;
   law.objective = fit.objective;
   law.extra["starts"] = fit.starts;
@@ -212,7 +212,8 @@ SampleResult fit_sample(const std::vector<Run>& runs, const FitOptions& o, const
       out.laws.push_back(
           power_law(y, "near_optimal_band", column(out.band, c), quantity(out.band, y), o));
   }
-  if (plan.frontier) out.laws.push_back(frontier_law(column(out.front, c), column(out.front, l), o));
+  if (plan.frontier)
+    out.laws.push_back(frontier_law(column(out.front, c), column(out.front, l), o));
   for (const auto& y : plan.two_variable_y) {
     Law law;
     law.y = y;
@@ -251,8 +252,7 @@ SampleResult fit_sample(const std::vector<Run>& runs, const FitOptions& o, const
     }
     if (plan.approach3_likelihood) {
       a3o.likelihood = true;
-      out.a3l =
-          full ? fit_approach3(n, d, l, a3o) : refine_approach3(n, d, l, a3o, plan.a3l_start);
+      out.a3l = full ? fit_approach3(n, d, l, a3o) : refine_approach3(n, d, l, a3o, plan.a3l_start);
       out.laws.push_back(surface_law("approach3_likelihood", out.a3l, n, d, l, c, o));
     }
   }
@@ -279,7 +279,8 @@ SampleResult fit_sample(const std::vector<Run>& runs, const FitOptions& o, const
         bn.push_back(cv.n_opt);
         bd.push_back(cv.d_opt);
         if (full && !cv.vertex_inside)
-          out.warnings.push_back("approach2: the vertex at budget " + nlohmann::json(cv.compute).dump() +
+          out.warnings.push_back("approach2: the vertex at budget " +
+                                 nlohmann::json(cv.compute).dump() +
                                  " lies outside the sampled model sizes (extrapolated)");
       } else {
         j["error"] = cv.error;
@@ -408,10 +409,9 @@ void add_flags(Law& law, const FitOptions& o, int replicates_wanted) {
     const auto it = law.interval.find(e);
     if (it == law.interval.end()) continue;
     const double width = it->second.second - it->second.first;
-    const double limit = std::max(o.max_relative_width * std::fabs(law.coef.at(e)),
-                                  o.max_absolute_width);
-    if (!(width <= limit))
-    {
+    const double limit =
+        std::max(o.max_relative_width * std::fabs(law.coef.at(e)), o.max_absolute_width);
+    if (!(width <= limit)) {
       char buf[160];
       std::snprintf(buf, sizeof(buf), "wide_interval: %s interval width %.3g > %.3g", e.c_str(),
                     width, limit);
@@ -426,16 +426,15 @@ void add_flags(Law& law, const FitOptions& o, int replicates_wanted) {
                         "%");
   if (replicates_wanted > 0 && !law.names.empty()) {
     const auto& reps = law.replicates[law.names[0]];
-    const auto ok = std::count_if(reps.begin(), reps.end(), [](double v) { return std::isfinite(v); });
+    const auto ok =
+        std::count_if(reps.begin(), reps.end(), [](double v) { return std::isfinite(v); });
     if (ok < 0.8 * replicates_wanted)
       law.flags.push_back("bootstrap_unstable: only " + std::to_string(ok) + " of " +
                           std::to_string(replicates_wanted) + " resamples could be fitted");
   }
 }
 
-double json_double(const nlohmann::json& j) {
-  return j.is_number() ? j.get<double>() : kNaN;
-}
+double json_double(const nlohmann::json& j) { return j.is_number() ? j.get<double>() : kNaN; }
 
 std::vector<double> json_doubles(const nlohmann::json& j) {
   std::vector<double> out;
@@ -535,9 +534,8 @@ FitResult fit_laws(const Dataset& data, const FitOptions& options) {
   result.max_compute = *std::max_element(c.begin(), c.end());
   for (const auto& r : result.runs)
     if (positive(r.d))
-      result.max_tokens_seen = std::isfinite(result.max_tokens_seen)
-                                   ? std::max(result.max_tokens_seen, r.d)
-                                   : r.d;
+      result.max_tokens_seen =
+          std::isfinite(result.max_tokens_seen) ? std::max(result.max_tokens_seen, r.d) : r.d;
 
   // 2. The plan.
   Plan plan;
@@ -608,8 +606,7 @@ FitResult fit_laws(const Dataset& data, const FitOptions& options) {
     if (law.coef.empty()) continue;
     if (law.form == "power") law.loso = loso_power(law, options);
     if (law.method == "approach3") law.loso = loso_surface(law, full.a3, options, false);
-    if (law.method == "approach3_likelihood")
-      law.loso = loso_surface(law, full.a3l, options, true);
+    if (law.method == "approach3_likelihood") law.loso = loso_surface(law, full.a3l, options, true);
   }
 
   // 4. Bootstrap over whole runs: resample n runs with replacement, refit everything.
@@ -714,9 +711,9 @@ nlohmann::json to_json(const FitResult& fit) {
                   {"max_absolute_width", o.max_absolute_width},
                   {"max_loso_error", o.max_loso_error},
                   {"compute_convention", "C = 6 N D unless the input gives C"}};
-  j["summary"] = {{"runs", fit.runs.size()},       {"front", fit.front.size()},
-                  {"band", fit.band.size()},       {"bootstrap", fit.bootstrap_done},
-                  {"min_compute", fit.min_compute}, {"max_compute", fit.max_compute},
+  j["summary"] = {{"runs", fit.runs.size()},          {"front", fit.front.size()},
+                  {"band", fit.band.size()},          {"bootstrap", fit.bootstrap_done},
+                  {"min_compute", fit.min_compute},   {"max_compute", fit.max_compute},
                   {"max_tokens", fit.max_tokens_seen}};
   std::set<std::size_t> front(fit.front.begin(), fit.front.end()),
       band(fit.band.begin(), fit.band.end());

@@ -48,16 +48,16 @@ struct FitOptions {
   // N and D vs compute on the Pareto front and the near-optimal band), two_variable,
   // approach1, approach2, approach3, approach3_likelihood, frontier.
   std::vector<std::string> laws;
-  double band_fraction = 0.0025;   // near-optimal band: loss <= (1 + f) * best in the bucket
-  double bucket_gap = 0.25;        // compute scales: new bucket where C jumps by > 25 %
-  std::vector<double> budgets;     // IsoFLOP budgets; empty = buckets found from the data
-  double snap_tolerance = 0.10;    // a run joins a budget within +-10 % of its compute
+  double band_fraction = 0.0025;  // near-optimal band: loss <= (1 + f) * best in the bucket
+  double bucket_gap = 0.25;       // compute scales: new bucket where C jumps by > 25 %
+  std::vector<double> budgets;    // IsoFLOP budgets; empty = buckets found from the data
+  double snap_tolerance = 0.10;   // a run joins a budget within +-10 % of its compute
   int isoflop_min_points = 4;
-  int bootstrap = 1000;            // resamples of whole runs (0 = no intervals)
+  int bootstrap = 1000;  // resamples of whole runs (0 = no intervals)
   std::uint64_t seed = 42;
-  double level = 0.95;             // central percentile interval
+  double level = 0.95;  // central percentile interval
   int threads = 2;
-  Approach3Options approach3;      // delta, grid, tolerances (threads set from `threads`)
+  Approach3Options approach3;  // delta, grid, tolerances (threads set from `threads`)
   // Flags: a law is flagged when it has fewer distinct compute scales than this,
   int min_scales = 3;
   // its exponent's interval is wider than max(relative * |p|, absolute),
@@ -73,7 +73,7 @@ struct FitOptions {
 //   loss_surface   L = E + A/N^alpha + B/D^beta     E, A, B, alpha, beta (+ derived a, b, G)
 //   loss_frontier  L = E + k * C^-gamma             E, k, gamma
 struct Law {
-  std::string y;       // fitted quantity: a hyper-parameter name, "N", "D" or "loss"
+  std::string y;  // fitted quantity: a hyper-parameter name, "N", "D" or "loss"
   std::string form;
   std::string method;  // pareto_front, near_optimal_band, approach1, approach2, approach3, ...
   std::vector<std::string> names;
@@ -104,15 +104,15 @@ struct Law {
 struct FitResult {
   std::string source;
   FitOptions options;
-  std::vector<Run> runs;              // the runs used (after dropping unusable ones)
-  std::vector<std::size_t> front;     // Pareto-front run indices
-  std::vector<std::size_t> band;      // near-optimal band run indices
-  std::vector<int> bucket;            // compute scale per run
+  std::vector<Run> runs;           // the runs used (after dropping unusable ones)
+  std::vector<std::size_t> front;  // Pareto-front run indices
+  std::vector<std::size_t> band;   // near-optimal band run indices
+  std::vector<int> bucket;         // compute scale per run
   std::vector<Law> laws;
   std::vector<std::string> warnings;  // dropped runs, skipped laws and why
   int bootstrap_done = 0;
   double min_compute = kNaN, max_compute = kNaN;
-  double max_tokens_seen = kNaN;      // largest D of any run
+  double max_tokens_seen = kNaN;  // largest D of any run
 
   // The first law of `y` fitted by `method` (power laws come before two-variable ones), or of
   // the given form.

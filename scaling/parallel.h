@@ -26,7 +26,8 @@ inline int resolve_threads(int requested) {
 // exception thrown by a body is rethrown on the calling thread after all workers stop.
 template <class Body>
 void parallel_for(std::size_t n, int threads, Body&& body) {
-  const std::size_t workers = std::min<std::size_t>(n, static_cast<std::size_t>(std::max(1, threads)));
+  const std::size_t workers =
+      std::min<std::size_t>(n, static_cast<std::size_t>(std::max(1, threads)));
   if (workers <= 1) {
     for (std::size_t i = 0; i < n; ++i) body(i);
     return;

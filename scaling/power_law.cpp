@@ -109,8 +109,9 @@ TwoVariableFit fit_two_variable(const std::vector<double>& n, const std::vector<
   Eigen::JacobiSVD<Eigen::MatrixXd> svd(centred);
   const auto sv = svd.singularValues();
   if (sv(0) <= 0 || sv(1) / sv(0) < 1e-6) {
-    fit.error = "ln N and ln D are collinear (e.g. D fixed per N, or D proportional to N); "
-                "a two-variable law needs both to vary independently";
+    fit.error =
+        "ln N and ln D are collinear (e.g. D fixed per N, or D proportional to N); "
+        "a two-variable law needs both to vary independently";
     return fit;
   }
   const Eigen::Vector3d beta = X.colPivHouseholderQr().solve(Y);

@@ -23,11 +23,20 @@ std::string esc(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -44,7 +53,9 @@ std::string num(double v, int digits = 4) {
 class Plot {
  public:
   Plot(std::string title, std::string xlabel, std::string ylabel, bool log_y = true)
-      : title_(std::move(title)), xlabel_(std::move(xlabel)), ylabel_(std::move(ylabel)),
+      : title_(std::move(title)),
+        xlabel_(std::move(xlabel)),
+        ylabel_(std::move(ylabel)),
         log_y_(log_y) {}
 
   void points(const std::vector<double>& x, const std::vector<double>& y, const std::string& color,
@@ -78,19 +89,30 @@ class Plot {
       }
     }
     if (!(x1 >= x0) || !(y1 >= y0)) return "";
-    if (x1 - x0 < 1e-9) { x0 -= 0.5; x1 += 0.5; }
-    if (y1 - y0 < 1e-12) { y0 -= log_y_ ? 0.5 : 0.5 * std::max(1e-9, std::fabs(y0)); y1 += y0 == y1 ? 1 : (y1 - y0); }
+    if (x1 - x0 < 1e-9) {
+      x0 -= 0.5;
+      x1 += 0.5;
+    }
+    if (y1 - y0 < 1e-12) {
+      y0 -= log_y_ ? 0.5 : 0.5 * std::max(1e-9, std::fabs(y0));
+      y1 += y0 == y1 ? 1 : (y1 - y0);
+    }
     const double px = 0.04 * (x1 - x0), py = 0.06 * (y1 - y0);
-    x0 -= px; x1 += px; y0 -= py; y1 += py;
+    x0 -= px;
+    x1 += px;
+    y0 -= py;
+    y1 += py;
     const double W = 640, H = 400, L = 78, R = 16, T = 34, B = 52;
     auto sx = [&](double x) { return L + (std::log10(x) - x0) / (x1 - x0) * (W - L - R); };
-    auto sy = [&](double y) { return H - B - ((log_y_ ? std::log10(y) : y) - y0) / (y1 - y0) * (H - T - B); };
+    auto sy = [&](double y) {
+      return H - B - ((log_y_ ? std::log10(y) : y) - y0) / (y1 - y0) * (H - T - B);
+    };
     auto ok = [&](double x, double y) {
       return std::isfinite(x) && x > 0 && std::isfinite(y) && (!log_y_ || y > 0);
     };
     std::ostringstream o;
-    o << "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 " << W << " " << H
-      << "' width='" << W << "' height='" << H << "' role='img'>";
+    o << "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 " << W << " " << H << "' width='"
+      << W << "' height='" << H << "' role='img'>";
     o << "<rect x='0' y='0' width='" << W << "' height='" << H << "' fill='white'/>";
     o << "<text x='" << W / 2 << "' y='20' text-anchor='middle' class='t'>" << esc(title_)
       << "</text>";
@@ -99,30 +121,29 @@ class Plot {
     o << "<g class='grid'>";
     for (const auto& [v, major] : log_ticks(x0, x1)) {
       const double X = L + (v - x0) / (x1 - x0) * (W - L - R);
-      o << "<line x1='" << X << "' y1='" << T << "' x2='" << X << "' y2='" << H - B
-        << "' stroke='" << (major ? "#ddd" : "#f0f0f0") << "'/>";
+      o << "<line x1='" << X << "' y1='" << T << "' x2='" << X << "' y2='" << H - B << "' stroke='"
+        << (major ? "#ddd" : "#f0f0f0") << "'/>";
       if (major)
         o << "<text x='" << X << "' y='" << H - B + 16 << "' text-anchor='middle'>"
           << tick_label(v, true) << "</text>";
     }
     for (const auto& [v, major] : log_y_ ? log_ticks(y0, y1) : linear_ticks(y0, y1)) {
       const double Y = H - B - (v - y0) / (y1 - y0) * (H - T - B);
-      o << "<line x1='" << L << "' y1='" << Y << "' x2='" << W - R << "' y2='" << Y
-        << "' stroke='" << (major ? "#ddd" : "#f0f0f0") << "'/>";
+      o << "<line x1='" << L << "' y1='" << Y << "' x2='" << W - R << "' y2='" << Y << "' stroke='"
+        << (major ? "#ddd" : "#f0f0f0") << "'/>";
       if (major)
         o << "<text x='" << L - 6 << "' y='" << Y + 4 << "' text-anchor='end'>"
           << tick_label(v, log_y_) << "</text>";
     }
     o << "</g>";
-    o << "<rect x='" << L << "' y='" << T << "' width='" << W - L - R << "' height='"
-      << H - T - B << "' fill='none' stroke='#888'/>";
+    o << "<rect x='" << L << "' y='" << T << "' width='" << W - L - R << "' height='" << H - T - B
+      << "' fill='none' stroke='#888'/>";
     o << "<text x='" << (L + W - R) / 2 << "' y='" << H - 12 << "' text-anchor='middle'>"
       << esc(xlabel_) << "</text>";
     o << "<text transform='translate(16," << (T + H - B) / 2
       << ") rotate(-90)' text-anchor='middle'>" << esc(ylabel_) << "</text>";
-    o << "<clipPath id='c" << id() << "'><rect x='" << L << "' y='" << T << "' width='"
-      << W - L - R << "' height='" << H - T - B << "'/></clipPath><g clip-path='url(#c" << id()
-      << ")'>";
+    o << "<clipPath id='c" << id() << "'><rect x='" << L << "' y='" << T << "' width='" << W - L - R
+      << "' height='" << H - T - B << "'/></clipPath><g clip-path='url(#c" << id() << ")'>";
     for (const auto& s : series_) {
       if (s.kind == Kind::kBand) {
         std::ostringstream path;
@@ -149,9 +170,9 @@ class Plot {
       } else if (s.kind == Kind::kPoints) {
         for (std::size_t i = 0; i < s.x.size(); ++i) {
           if (!ok(s.x[i], s.y[i])) continue;
-          o << "<circle cx='" << sx(s.x[i]) << "' cy='" << sy(s.y[i]) << "' r='" << s.radius
-            << "' " << (s.hollow ? "fill='none' stroke='" + s.color + "' stroke-width='1.5'"
-                                 : "fill='" + s.color + "' fill-opacity='0.75'")
+          o << "<circle cx='" << sx(s.x[i]) << "' cy='" << sy(s.y[i]) << "' r='" << s.radius << "' "
+            << (s.hollow ? "fill='none' stroke='" + s.color + "' stroke-width='1.5'"
+                         : "fill='" + s.color + "' fill-opacity='0.75'")
             << "/>";
         }
       } else if (s.kind == Kind::kStar && ok(s.x[0], s.y[0])) {
@@ -318,8 +339,8 @@ std::string render_report(const FitResult& fit, const Prediction* pred) {
     for (const auto& w : pred->warnings) h << "<div class='warn'>" << esc(w) << "</div>";
     h << "<table><tr><th>quantity</th><th>prediction</th><th>interval</th><th>from</th></tr>";
     auto row = [&](const std::string& name, const Estimate& e) {
-      h << "<tr><td>" << esc(name) << "</td><td>" << num(e.value) << "</td><td>["
-        << num(e.lo, 3) << ", " << num(e.hi, 3) << "]</td><td>" << esc(e.law)
+      h << "<tr><td>" << esc(name) << "</td><td>" << num(e.value) << "</td><td>[" << num(e.lo, 3)
+        << ", " << num(e.hi, 3) << "]</td><td>" << esc(e.law)
         << (e.flags.empty() ? "" : " <span class='flag'>(flagged)</span>") << "</td></tr>";
     };
     row("N (parameters)", pred->n);
@@ -351,7 +372,8 @@ std::string render_report(const FitResult& fit, const Prediction* pred) {
 
   h << "<h2>Loss vs compute</h2><div class='plots'>";
   {
-    const bool positive_loss = std::all_of(all_l.begin(), all_l.end(), [](double v) { return v > 0; });
+    const bool positive_loss =
+        std::all_of(all_l.begin(), all_l.end(), [](double v) { return v > 0; });
     Plot p("Loss vs compute", "compute C (FLOPs)", "loss", positive_loss);
     p.points(all_c, all_l, "#9a9a9a", 2.5, "all runs");
     p.points(band_c, band_l, "#ff7f0e", 4.5, "near-optimal band", true);
@@ -372,11 +394,13 @@ std::string render_report(const FitResult& fit, const Prediction* pred) {
       const std::string col = kPalette[(2 + color++) % 10];
       if (fit.bootstrap_done > 0) p.band(grid, lo, hi, col);
       p.line(grid, v, col,
-             law.form == "loss_frontier" ? "frontier E + k C^-γ" : pretty_method(law.method) + " L_opt(C)",
+             law.form == "loss_frontier" ? "frontier E + k C^-γ"
+                                         : pretty_method(law.method) + " L_opt(C)",
              "6,4");
     }
     if (pred && pred->loss.ok()) {
-      if (std::isfinite(pred->loss.lo)) p.error_bar(pred->compute, pred->loss.lo, pred->loss.hi, "#000");
+      if (std::isfinite(pred->loss.lo))
+        p.error_bar(pred->compute, pred->loss.lo, pred->loss.hi, "#000");
       p.star(pred->compute, pred->loss.value, "#ffd700", "extrapolated");
     }
     h << "<div class='plot'>" << p.svg() << "</div>";
@@ -397,8 +421,9 @@ std::string render_report(const FitResult& fit, const Prediction* pred) {
       if (law.form != "power" || law.y != q) continue;
       const std::string col = kPalette[color++ % 10];
       if (law.points.count("C"))
-        p.points(law.points.at("C"), law.points.at(q), col, law.method == "near_optimal_band" ? 4.5 : 3,
-                 "", law.method == "near_optimal_band");
+        p.points(law.points.at("C"), law.points.at(q), col,
+                 law.method == "near_optimal_band" ? 4.5 : 3, "",
+                 law.method == "near_optimal_band");
       if (law.coef.empty()) continue;
       std::vector<double> v, lo, hi;
       for (double c : grid) {
@@ -417,9 +442,12 @@ std::string render_report(const FitResult& fit, const Prediction* pred) {
     }
     if (pred) {
       const Estimate* e = nullptr;
-      if (q == "N") e = &pred->n;
-      else if (q == "D") e = &pred->d;
-      else if (pred->params.count(q)) e = &pred->params.at(q);
+      if (q == "N")
+        e = &pred->n;
+      else if (q == "D")
+        e = &pred->d;
+      else if (pred->params.count(q))
+        e = &pred->params.at(q);
       if (e && e->ok()) {
         if (std::isfinite(e->lo)) p.error_bar(pred->compute, e->lo, e->hi, "#000");
         p.star(pred->compute, e->value, "#ffd700", "extrapolated");
@@ -441,11 +469,13 @@ std::string render_report(const FitResult& fit, const Prediction* pred) {
       const auto l = cv.value("loss", std::vector<double>{});
       p.points(n, l, col, 3, "C = " + num(cv.value("compute", kNaN), 2));
       if (!cv.value("ok", false) || n.empty()) continue;
-      const double lo = *std::min_element(n.begin(), n.end()), hi = *std::max_element(n.begin(), n.end());
+      const double lo = *std::min_element(n.begin(), n.end()),
+                   hi = *std::max_element(n.begin(), n.end());
       std::vector<double> xs = log_grid(lo, hi, 40), ys;
       for (double x : xs) {
         const double lx = std::log(x);
-        ys.push_back(cv["c2"].get<double>() * lx * lx + cv["c1"].get<double>() * lx + cv["c0"].get<double>());
+        ys.push_back(cv["c2"].get<double>() * lx * lx + cv["c1"].get<double>() * lx +
+                     cv["c0"].get<double>());
       }
       p.line(xs, ys, col, "");
       p.points({cv["n_opt"].get<double>()}, {cv["loss_opt"].get<double>()}, "#000", 3.5, "", true);
@@ -467,20 +497,21 @@ std::string render_report(const FitResult& fit, const Prediction* pred) {
   }
   h << "</div>";
 
-  h << "<h2>Every law</h2><table><tr><th>quantity</th><th>method</th><th>law [" <<
-      num(100 * fit.options.level, 3) << " % interval]</th><th>points</th><th>scales</th>"
+  h << "<h2>Every law</h2><table><tr><th>quantity</th><th>method</th><th>law ["
+    << num(100 * fit.options.level, 3) << " % interval]</th><th>points</th><th>scales</th>"
     << "<th>leave-one-scale-out</th><th>flags</th></tr>";
   for (const auto& law : fit.laws) {
     const std::size_t npts = law.points.empty() ? 0 : law.points.begin()->second.size();
     std::string loso = "—";
     if (law.loso.is_object() && law.loso.contains("relative_error"))
-      loso = num(100 * law.loso["relative_error"].get<double>(), 3) + " % error at C = " +
-             num(law.loso.value("left_out_compute", kNaN), 2);
+      loso = num(100 * law.loso["relative_error"].get<double>(), 3) +
+             " % error at C = " + num(law.loso.value("left_out_compute", kNaN), 2);
     else if (law.loso.is_object())
       loso = law.loso.value("skipped", std::string("—"));
     h << "<tr><td>" << esc(law.y) << "</td><td>" << esc(pretty_method(law.method))
       << (law.form == "two_variable" ? " (N, D)" : "") << "</td><td>" << esc(law_formula(law))
-      << "</td><td>" << npts << "</td><td>" << law.scales << "</td><td>" << esc(loso) << "</td><td>";
+      << "</td><td>" << npts << "</td><td>" << law.scales << "</td><td>" << esc(loso)
+      << "</td><td>";
     if (law.flags.empty()) h << "<span class='ok'>determined</span>";
     for (const auto& f : law.flags) h << "<div class='flag'>" << esc(f) << "</div>";
     h << "</td></tr>";
@@ -490,7 +521,8 @@ std::string render_report(const FitResult& fit, const Prediction* pred) {
   return h.str();
 }
 
-std::string write_report(const std::string& dir, const FitResult& fit, const Prediction* prediction) {
+std::string write_report(const std::string& dir, const FitResult& fit,
+                         const Prediction* prediction) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw std::runtime_error("cannot create report directory '" + dir + "': " + ec.message());

@@ -5,7 +5,9 @@
 // SciPy's L-BFGS-B (bench/scaling/approach3_reference.py) on a subset, scaled to the full count.
 //
 //   build/bench/scaling_bench [--threads 2] [--no-reference]
+#include <sys/resource.h>
 #include <algorithm>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -27,6 +29,13 @@ namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// CPU seconds of this process, all threads: on a shared machine wall time alone says little.
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
 }  // namespace
@@ -73,13 +82,15 @@ int main(int argc, char** argv) {
 
   Approach3Options options;
   options.threads = threads;
+  const double cpu0 = cpu_seconds();
   auto t0 = std::chrono::steady_clock::now();
   const Approach3Fit fit = fit_approach3(n, d, loss, options);
   const double grid_s = seconds_since(t0);
-  std::printf("  grid:      %zu starts in %.2f s (%.2f ms/start/thread); E %.4f alpha %.4f beta %.4f "
-              "F %.8f\n",
-              fit.starts, grid_s, 1e3 * grid_s * threads / fit.starts, fit.surface.E,
-              fit.surface.alpha, fit.surface.beta, fit.objective);
+  std::printf(
+      "  grid:      %zu starts in %.2f s (%.2f ms/start/thread); E %.4f alpha %.4f beta %.4f "
+      "F %.8f\n",
+      fit.starts, grid_s, 1e3 * grid_s * threads / fit.starts, fit.surface.E, fit.surface.alpha,
+      fit.surface.beta, fit.objective);
 
   const int refits = 1000;
   std::vector<double> alphas(refits);
@@ -99,15 +110,21 @@ int main(int argc, char** argv) {
   for (double a : alphas) sq += (a - mean) * (a - mean) / (refits - 1);
   std::printf("  bootstrap: %d refits in %.2f s (%.2f ms/refit/thread); alpha SE %.4f\n", refits,
               boot_s, 1e3 * boot_s * threads / refits, std::sqrt(sq));
-  std::printf("  total:     %.2f s (target < 10 s on 2 cores)\n", grid_s + boot_s);
+  const double cpu = cpu_seconds() - cpu0;
+  std::printf(
+      "  total:     %.2f s wall, %.2f s CPU (%.2f s per core of %d; target < 10 s on 2 "
+      "cores)\n",
+      grid_s + boot_s, cpu, cpu / threads, threads);
 
   if (!reference) return 0;
-  const std::string script = std::string(SCALETUNE_SOURCE_DIR) + "/bench/scaling/approach3_reference.py";
-  if (std::system("python3 -c 'import scipy' >/dev/null 2>&1") != 0) {
+  const std::string script =
+      std::string(SCALETUNE_SOURCE_DIR) + "/bench/scaling/approach3_reference.py";
+  if (std::system("/usr/bin/python3 -c 'import scipy' >/dev/null 2>&1") != 0) {
     std::printf("  reference: skipped (python3-scipy not installed)\n");
     return 0;
   }
-  const std::string cmd = "python3 " + script + " " + (std::filesystem::exists(csv) ? csv : "-");
+  const std::string cmd =
+      "/usr/bin/python3 " + script + " " + (std::filesystem::exists(csv) ? csv : "-");
   std::fflush(stdout);
   return std::system(cmd.c_str()) == 0 ? 0 : 1;
 }

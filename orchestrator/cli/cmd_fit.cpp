@@ -31,16 +31,16 @@ struct FitCliOptions {
   std::vector<std::string> laws;
   std::string out;
   std::string report;
-  std::string objective;             // records: metric to fit (default: the sweep's objective)
-  std::string compute = "flops";     // records: flops | flops_6n | cost
-  std::string n_metric;              // records: metric or parameter holding N
+  std::string objective;          // records: metric to fit (default: the sweep's objective)
+  std::string compute = "flops";  // records: flops | flops_6n | cost
+  std::string n_metric;           // records: metric or parameter holding N
   int drop_highest = 0;
   std::vector<double> budgets;
   scaling::FitOptions fit;
 };
 
-const std::set<std::string> kLawFamilies = {"power",      "two_variable", "approach1",
-                                            "approach2",  "approach3",    "approach3_likelihood",
+const std::set<std::string> kLawFamilies = {"power",     "two_variable", "approach1",
+                                            "approach2", "approach3",    "approach3_likelihood",
                                             "frontier"};
 
 // --col NAME=COLUMN pairs. Reserved names: C, N, D, loss, run; any other NAME is a
@@ -74,7 +74,8 @@ scaling::Dataset read_csv_dataset(const FitCliOptions& o) {
   if (!map.count("loss"))
     throw UsageError(o.csv + ": no loss column; map one with --col loss=COLUMN");
   if (!map.count("C") && !(map.count("N") && map.count("D")))
-    throw UsageError(o.csv + ": needs compute: --col C=COLUMN, or both --col N=... and --col D=...");
+    throw UsageError(o.csv +
+                     ": needs compute: --col C=COLUMN, or both --col N=... and --col D=...");
   std::map<std::string, std::vector<double>> values;
   std::vector<std::string> run_ids;
   try {
@@ -145,8 +146,7 @@ scaling::Dataset read_records_dataset(const FitCliOptions& o) {
   }
   const std::string objective = o.objective.empty() ? records.meta.objective : o.objective;
   const bool maximize = records.meta.direction == "maximize";
-  if (maximize)
-    spdlog::info("the sweep maximises {}; fitting its negative as the loss", objective);
+  if (maximize) spdlog::info("the sweep maximises {}; fitting its negative as the loss", objective);
   scaling::Dataset data;
   data.source = o.records;
   int skipped = 0;
@@ -168,8 +168,8 @@ scaling::Dataset read_records_dataset(const FitCliOptions& o) {
     for (const auto& [k, v] : t.params)
       if (std::isfinite(v)) run.params[k] = v;
     // N: the named metric/parameter, else the usual names of the parameter count.
-    std::vector<std::string> n_names = {"params_non_embedding", "non_embedding_params",
-                                        "n_params", "params"};
+    std::vector<std::string> n_names = {"params_non_embedding", "non_embedding_params", "n_params",
+                                        "params"};
     if (!o.n_metric.empty()) n_names = {o.n_metric};
     for (const auto& name : n_names) {
       if (t.metrics.count(name)) {
@@ -192,7 +192,8 @@ scaling::Dataset read_records_dataset(const FitCliOptions& o) {
     run.curve.n = run.n;
     data.runs.push_back(std::move(run));
   }
-  if (skipped > 0) spdlog::info("{} trials not ok (failed, running, interrupted) left out", skipped);
+  if (skipped > 0)
+    spdlog::info("{} trials not ok (failed, running, interrupted) left out", skipped);
   if (data.runs.empty())
     throw UsageError(o.records + ": no finished trials with status ok to fit yet");
   return data;
@@ -212,8 +213,7 @@ void drop_highest_losses(scaling::Dataset& data, int k) {
 std::string summary_table(const scaling::FitResult& fit) {
   std::ostringstream s;
   char line[512];
-  std::snprintf(line, sizeof(line), "%-16s %-22s %-44s %s\n", "quantity", "method", "law",
-                "flags");
+  std::snprintf(line, sizeof(line), "%-16s %-22s %-44s %s\n", "quantity", "method", "law", "flags");
   s << line;
   for (const auto& law : fit.laws) {
     std::string text;
@@ -240,8 +240,8 @@ std::string summary_table(const scaling::FitResult& fit) {
     std::string flags;
     for (const auto& f : law.flags) flags += (flags.empty() ? "" : "; ") + f.substr(0, f.find(':'));
     std::snprintf(line, sizeof(line), "%-16s %-22s %-44s %s\n", law.y.c_str(),
-                  (law.method + (law.form == "two_variable" ? " (N,D)" : "")).c_str(),
-                  text.c_str(), flags.empty() ? "ok" : flags.c_str());
+                  (law.method + (law.form == "two_variable" ? " (N,D)" : "")).c_str(), text.c_str(),
+                  flags.empty() ? "ok" : flags.c_str());
     s << line;
   }
   return s.str();
@@ -313,7 +313,8 @@ Command add_fit_command(CLI::App& app) {
             o->fit.laws = o->laws;
             o->fit.budgets = o->budgets;
             o->fit.approach3.threads = o->fit.threads;
-            scaling::Dataset data = o->csv.empty() ? read_records_dataset(*o) : read_csv_dataset(*o);
+            scaling::Dataset data =
+                o->csv.empty() ? read_records_dataset(*o) : read_csv_dataset(*o);
             drop_highest_losses(data, o->drop_highest);
             spdlog::info("fitting {} runs from {} ({} bootstrap resamples)", data.runs.size(),
                          data.source, o->fit.bootstrap);

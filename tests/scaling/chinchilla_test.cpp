@@ -106,8 +106,7 @@ TEST(Approach3, AllocationSatisfiesComputeIdentity) {
     EXPECT_NEAR(6 * s.n_opt(c) * s.d_opt(c) / c, 1, 1e-12);
     // The allocation minimises L along the iso-compute line.
     const double n = s.n_opt(c);
-    for (double f : {0.8, 1.25})
-      EXPECT_GT(s.loss(n * f, c / (6 * n * f)), s.loss(n, c / (6 * n)));
+    for (double f : {0.8, 1.25}) EXPECT_GT(s.loss(n * f, c / (6 * n * f)), s.loss(n, c / (6 * n)));
   }
   EXPECT_NEAR(s.a() + s.b(), 1, 1e-15);
 }

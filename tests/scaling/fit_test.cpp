@@ -90,8 +90,8 @@ TEST(PowerLaw, TwoVariableStepLawForm) {
   EXPECT_NEAR(f.p, -0.713, 0.01);
   EXPECT_NEAR(f.q, 0.307, 0.01);
   // D proportional to N: collinear, refused with a reason.
-  const TwoVariableFit bad = fit_two_variable({1e8, 1e9, 1e10, 1e11}, {2e9, 2e10, 2e11, 2e12},
-                                              {1, 2, 3, 4});
+  const TwoVariableFit bad =
+      fit_two_variable({1e8, 1e9, 1e10, 1e11}, {2e9, 2e10, 2e11, 2e12}, {1, 2, 3, 4});
   EXPECT_FALSE(bad.ok);
   EXPECT_NE(bad.error.find("collinear"), std::string::npos);
 }

@@ -75,7 +75,7 @@ TEST(Report, SelfContainedPageWithEveryPlot) {
   EXPECT_NE(html.find("Pareto front"), std::string::npos);
   EXPECT_NE(html.find("IsoFLOP"), std::string::npos);
   EXPECT_NE(html.find("Extrapolation to C = 1e+21"), std::string::npos);
-  EXPECT_GE(count(html, "<polygon"), 5u);  // the extrapolated stars
+  EXPECT_GE(count(html, "<polygon"), 5u);             // the extrapolated stars
   EXPECT_GE(count(html, "fill-opacity='0.18'"), 4u);  // bootstrap bands
   // Every number in the SVG coordinates is finite.
   EXPECT_EQ(html.find("nan"), std::string::npos);
@@ -102,9 +102,11 @@ TEST(Report, RendersInHeadlessChromium) {
   // share one.
   const std::string cmd = "timeout 120 " + chromium +
                           " --headless --no-sandbox --disable-gpu --hide-scrollbars"
-                          " --user-data-dir=" + dir + "/profile --window-size=1380,3600"
-                          " --screenshot=" + png + " file://" + page + " > " + dir +
-                          "/chromium.log 2>&1";
+                          " --user-data-dir=" +
+                          dir +
+                          "/profile --window-size=1380,3600"
+                          " --screenshot=" +
+                          png + " file://" + page + " > " + dir + "/chromium.log 2>&1";
   const int rc = std::system(cmd.c_str());
   ASSERT_EQ(rc, 0) << "chromium failed; see " << dir << "/chromium.log";
   ASSERT_TRUE(std::filesystem::exists(png));
