@@ -41,5 +41,7 @@ Command add_submit_command(CLI::App& app);
 Command add_sweep_command(CLI::App& app);
 Command add_status_command(CLI::App& app);
 Command add_ask_tell_command(CLI::App& app);
+Command add_fit_command(CLI::App& app);
+Command add_extrapolate_command(CLI::App& app);
 
 }  // namespace scaletune::cli

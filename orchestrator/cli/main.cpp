@@ -65,6 +65,8 @@ int main(int argc, char** argv) {
       cli::add_sweep_command(app),
       cli::add_status_command(app),
       cli::add_ask_tell_command(app),
+      cli::add_fit_command(app),
+      cli::add_extrapolate_command(app),
   };
 
   try {
