@@ -288,7 +288,15 @@ h5::Id open_file(const std::string& path, unsigned flags) {
     throw StoreError(what + " is damaged or unreadable (" + reason +
                      "); if a sweep is writing it, try again");
   }
-  return h5::Id(id);
+  h5::Id file(id);
+  // A writer killed in the middle of a flush can leave the superblock's end-of-allocation older
+  // than data it already wrote, e.g. a global heap collection of committed strings that it grew
+  // in place. HDF5 then refuses to read past the stale end ("actual len exceeds EOA"), although
+  // the bytes are in the file. Taking the end of the file as the end of allocation makes them
+  // readable again; for a writer, the next flush stores the repaired value. (A file shorter than
+  // its superblock says was refused above as truncated.)
+  h5::check(H5Fincrement_filesize(file.get(), 0), what + ": cannot read the end of the file");
+  return file;
 }
 
 // Checks the root attributes that mark our files and returns the schema version.
