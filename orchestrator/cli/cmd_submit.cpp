@@ -43,8 +43,9 @@ std::string timestamp() {
 template <class T>
 T config_value(const config::Document& doc, const std::string& section, const std::string& key,
                T fallback) {
-  YAML::Node node = doc.root();
-  if (!section.empty()) node = node[section];
+  // Const nodes only: assigning one yaml-cpp node to another rewrites the tree it points into.
+  const YAML::Node& root = doc.root();
+  const YAML::Node node = section.empty() ? root : root[section];
   if (!node || !node.IsMap() || !node[key]) return fallback;
   try {
     return node[key].as<T>();

@@ -24,9 +24,11 @@ struct Fake {
   explicit Fake(const std::string& name) : dir(temp_dir(name)), bin(dir + "/bin") {
     std::filesystem::create_directories(bin);
   }
-  // Runs `scaletune submit ARGS` with only the fake programs (and /bin for sh tools) on PATH.
-  CommandResult submit(const std::string& args) const {
-    return run_command("cd " + dir + " && PATH=" + bin + ":/usr/bin:/bin " + scaletune_bin() +
+  // Runs `scaletune submit ARGS` with the fake programs first on PATH (then the system's, for
+  // the tools the fakes use), or with only them when `only_fakes`.
+  CommandResult submit(const std::string& args, bool only_fakes = false) const {
+    const std::string path = only_fakes ? bin : bin + ":/usr/bin:/bin";
+    return run_command("cd " + dir + " && PATH=" + path + " " + scaletune_bin() +
                        " submit --config " + kSweep + " --records " + dir + "/run/records.h5 " +
                        args);
   }
@@ -75,7 +77,7 @@ TEST(Submit, DryRunPrintsScriptAndSubmitsNothing) {
 
 TEST(Submit, MissingSbatchSaysWhereToRun) {
   Fake f("slurm_submit_missing");
-  const auto r = f.submit("");
+  const auto r = f.submit("", /*only_fakes=*/true);
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("'sbatch' not found on PATH"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("--dry-run"), std::string::npos) << r.err;
