@@ -66,9 +66,15 @@ struct Tensors {
 Tensors to_tensors(const Batch& b, const torch::Device& device) {
   auto opts = torch::TensorOptions().dtype(torch::kLong);
   Tensors t;
-  t.x = torch::from_blob(const_cast<std::int64_t*>(b.x.data()), {b.rows, b.cols}, opts).to(device);
-  t.y = torch::from_blob(const_cast<std::int64_t*>(b.y.data()), {b.rows, b.cols}, opts).to(device);
+  // clone: on the CPU .to() would alias the batch's vectors, which may not outlive the tensors
+  t.x = torch::from_blob(const_cast<std::int64_t*>(b.x.data()), {b.rows, b.cols}, opts)
+            .clone()
+            .to(device);
+  t.y = torch::from_blob(const_cast<std::int64_t*>(b.y.data()), {b.rows, b.cols}, opts)
+            .clone()
+            .to(device);
   t.w = torch::from_blob(const_cast<float*>(b.w.data()), {b.rows, b.cols}, torch::kFloat32)
+            .clone()
             .to(device);
   return t;
 }
