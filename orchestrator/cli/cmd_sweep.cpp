@@ -146,6 +146,22 @@ int run_orchestrator(const Options& opts, const sweep::SweepConfig& config,
                      const std::string& config_yaml, sweep::MpiTransport* mpi) {
   const std::string out_dir = config.out_dir.empty() ? "runs/sweep-" + config.name : config.out_dir;
   const std::string path = opts.records.empty() ? out_dir + "/records.h5" : opts.records;
+  // The local agent's slots are known now: refuse an impossible device count before the
+  // records file exists (other ranks' slots are checked once they report, before any trial).
+  const bool local_agent = !mpi || config.resources.trials_on_rank0;
+  std::optional<sweep::AgentOptions> local_options;
+  if (local_agent) {
+    try {
+      local_options = agent_options(config);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("resources: ") + e.what());
+    }
+    if (!mpi) {
+      const std::string fit = sweep::check_allocation(
+          config.resources, {static_cast<int>(local_options->slots.size())});
+      if (!fit.empty()) throw config::ConfigError({{opts.config, "resources", fit}});
+    }
+  }
   const bool exists = fs::exists(path);
   if (exists && !opts.resume)
     throw UsageError(path +
@@ -187,7 +203,6 @@ int run_orchestrator(const Options& opts, const sweep::SweepConfig& config,
   std::unique_ptr<sweep::MergedTransport> merged;
   sweep::Transport* transport = nullptr;
   sweep::OrchestratorOptions o;
-  const bool local_agent = !mpi || config.resources.trials_on_rank0;
   if (!mpi) {
     local_end = hub.endpoint(0);
     transport = local_end.get();
@@ -205,8 +220,8 @@ int run_orchestrator(const Options& opts, const sweep::SweepConfig& config,
   if (o.agent_ranks.empty())
     throw UsageError("no agents: run with more MPI ranks or set resources.trials_on_rank0: true");
   std::unique_ptr<sweep::LocalAgent> agent;
-  if (local_agent) agent = std::make_unique<sweep::LocalAgent>(agent_options(config),
-                                                               hub.endpoint(1), local_abort);
+  if (local_agent)
+    agent = std::make_unique<sweep::LocalAgent>(*local_options, hub.endpoint(1), local_abort);
 
   o.trials_dir = out_dir + "/trials";
   o.resume = opts.resume;

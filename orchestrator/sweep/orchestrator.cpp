@@ -135,7 +135,9 @@ SweepEnd Orchestrator::run(const std::atomic<int>& stop_requests) {
       idle = std::chrono::microseconds(100);
     } else {
       std::this_thread::sleep_for(idle);
-      idle = std::min(idle * 2, std::chrono::microseconds(10000));
+      // A trial's end is acted on within ~2 ms while trials run; MPI_Iprobe costs microseconds.
+      const auto cap = std::chrono::microseconds(running_.empty() ? 20000 : 2000);
+      idle = std::min(idle * 2, cap);
     }
   }
   if (!stopping_) {

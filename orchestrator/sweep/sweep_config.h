@@ -179,6 +179,9 @@ struct SweepConfig {
   }
   void validate(std::vector<std::string>& errors) const {
     search.validate(errors);
+    if (warning_signal == "SIGUSR1")
+      errors.push_back("warning_signal SIGUSR1 can be intercepted by NCCL; use SIGUSR2 (and "
+                       "sbatch --signal=USR2@120)");
     if (trainer == "command" && command.argv.empty())
       errors.push_back("trainer is command but command.argv is empty; set the program to run");
     if (trainer != "command" && !command.argv.empty())

@@ -4,6 +4,10 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "orchestrator/config/binder.h"
+#include "trainer/core/flops.h"
+#include "trainer/lm/lm_config.h"
+
 namespace scaletune::sweep {
 namespace {
 
@@ -24,6 +28,25 @@ YAML::Node lookup(const YAML::Node& root, const std::string& key) {
   }
 }
 
+// The LM trainer's torch-free estimates for a trial config: total parameters, or the training
+// memory of one device (weights, gradients, AdamW moments and one micro-batch's activations).
+double lm_estimate(const YAML::Node& cfg, const std::string& key) {
+  if (!cfg["task"] || cfg["task"].Scalar() != "lm")
+    throw std::invalid_argument("resources.devices_rule.key '" + key +
+                                "' is an estimate of the lm trainer; use a config key for "
+                                "other trainers");
+  YAML::Emitter out;
+  out << cfg;
+  const auto lm = config::bind<trainer::LmConfig>(config::Document::parse(out.c_str(), "trial"));
+  const std::int64_t data_vocab = lm.data.source == "synthetic"  ? lm.data.synthetic.vocab
+                                  : lm.data.tokenizer == "gpt2" ? 50257
+                                                                : 256;
+  const trainer::LmShape shape = lm.shape(data_vocab);
+  if (key == "params") return static_cast<double>(trainer::lm_param_count(shape).total);
+  const std::int64_t micro = lm.train.micro_batch > 0 ? lm.train.micro_batch : lm.train.batch_size;
+  return trainer::lm_memory_bytes(shape, micro);
+}
+
 }  // namespace
 
 std::string trial_task(const SweepConfig& config) { return config.trainer; }
@@ -35,12 +58,16 @@ YAML::Node trial_config(const SweepConfig& config, std::int64_t trial, const Par
 
 int devices_for(const ResourcesConfig& r, const YAML::Node& cfg) {
   if (r.devices_rule.key.empty()) return r.devices_per_trial;
-  const YAML::Node node = lookup(cfg, r.devices_rule.key);
   double value = 0;
-  if (!node.IsDefined() || !node.IsScalar() || !YAML::convert<double>::decode(node, value) ||
-      !std::isfinite(value))
-    throw std::invalid_argument("resources.devices_rule.key '" + r.devices_rule.key +
-                                "' is not a number in the trial's config");
+  if (r.devices_rule.key == "params" || r.devices_rule.key == "memory_bytes") {
+    value = lm_estimate(cfg, r.devices_rule.key);
+  } else {
+    const YAML::Node node = lookup(cfg, r.devices_rule.key);
+    if (!node.IsDefined() || !node.IsScalar() || !YAML::convert<double>::decode(node, value) ||
+        !std::isfinite(value))
+      throw std::invalid_argument("resources.devices_rule.key '" + r.devices_rule.key +
+                                  "' is not a number in the trial's config");
+  }
   int n = static_cast<int>(std::ceil(value / r.devices_rule.per_device - 1e-9));
   n = std::max(n, 1);
   if (r.devices_rule.max > 0) n = std::min(n, r.devices_rule.max);

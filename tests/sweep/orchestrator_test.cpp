@@ -10,6 +10,8 @@
 
 #include "orchestrator/config/binder.h"
 #include "orchestrator/sweep/local_agent.h"
+#include "orchestrator/sweep/sweep_plan.h"
+#include "trainer/core/flops.h"
 #include "tests/support/process.h"
 
 namespace scaletune::sweep {
@@ -334,6 +336,39 @@ TEST_F(OrchestratorTest, ResumeReplaysResultsRecordedBeforeTheStateWasSaved) {
   EXPECT_TRUE(searcher_.observed_.count("s0"));
   EXPECT_TRUE(searcher_.forgotten_.count("s1"));
   EXPECT_TRUE(searcher_.outstanding_.empty());
+}
+
+TEST(DevicesRule, FromAConfigKeyOrTheLmEstimates) {
+  ResourcesConfig r;
+  r.devices_rule.key = "n_params";
+  r.devices_rule.per_device = 1e7;
+  r.devices_rule.max = 4;
+  YAML::Node cfg = YAML::Load("{task: synthetic, n_params: 2.5e7}");
+  EXPECT_EQ(devices_for(r, cfg), 3);
+  cfg["n_params"] = 1e9;
+  EXPECT_EQ(devices_for(r, cfg), 4);  // capped
+  cfg["n_params"] = 1;
+  EXPECT_EQ(devices_for(r, cfg), 1);
+
+  const YAML::Node lm = YAML::Load(
+      "{task: lm, model: {n_layer: 2, d_model: 32, n_head: 4, context: 32}, "
+      "data: {source: synthetic, synthetic: {vocab: 64}}, train: {tokens: 1.0e5}}");
+  trainer::LmShape shape;
+  shape.n_layer = 2;
+  shape.d_model = 32;
+  shape.n_head = 4;
+  shape.d_ff = 128;
+  shape.context = 32;
+  shape.vocab = 64;
+  const double params = static_cast<double>(trainer::lm_param_count(shape).total);
+  r.devices_rule.key = "params";
+  r.devices_rule.per_device = params / 2;  // exactly two devices' worth
+  EXPECT_EQ(devices_for(r, lm), 2);
+  r.devices_rule.per_device = params / 2.5;
+  EXPECT_EQ(devices_for(r, lm), 3);
+  EXPECT_THROW(devices_for(r, cfg), std::invalid_argument);  // not an lm config
+  r.devices_rule.key = "model.nope";
+  EXPECT_THROW(devices_for(r, lm), std::invalid_argument);
 }
 
 }  // namespace
