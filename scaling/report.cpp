@@ -394,8 +394,10 @@ std::string render_report(const FitResult& fit, const Prediction* pred) {
       const std::string col = kPalette[(2 + color++) % 10];
       if (fit.bootstrap_done > 0) p.band(grid, lo, hi, col);
       p.line(grid, v, col,
-             law.form == "loss_frontier" ? "frontier E + k C^-γ"
-                                         : pretty_method(law.method) + " L_opt(C)",
+             law.form == "loss_frontier"
+                 ? "frontier E + k C^-γ"
+                 : (law.method == "approach3" ? std::string("Approach 3 L_opt(C)")
+                                              : std::string("Approach 3 lik. L_opt(C)")),
              "6,4");
     }
     if (pred && pred->loss.ok()) {
