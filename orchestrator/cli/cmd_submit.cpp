@@ -102,8 +102,8 @@ Command add_submit_command(CLI::App& app) {
   sub->add_option("--signal-seconds", opts->signal_seconds,
                   "Warning signal this long before the time limit (default: "
                   "resources.stop_grace_seconds + 60, at least 120)");
-  CLI::Option* job_name = sub->add_option("--job-name", s.job_name,
-                                          "Job name (default: scaletune-NAME)");
+  CLI::Option* job_name =
+      sub->add_option("--job-name", s.job_name, "Job name (default: scaletune-NAME)");
   sub->add_option("--records", opts->records,
                   "HDF5 records file (default: OUT_DIR/records.h5, OUT_DIR from the config or "
                   "runs/sweep-NAME)");
@@ -125,8 +125,7 @@ Command add_submit_command(CLI::App& app) {
             if (out_dir.empty()) out_dir = "runs/sweep-" + name;
             std::string signal = config_value<std::string>(doc, "", "warning_signal", "SIGUSR2");
             if (signal.rfind("SIG", 0) == 0) signal = signal.substr(3);
-            const double grace =
-                config_value<double>(doc, "resources", "stop_grace_seconds", 60.0);
+            const double grace = config_value<double>(doc, "resources", "stop_grace_seconds", 60.0);
 
             spec.mode = opts->mode == "array" ? slurm::Mode::kArray : slurm::Mode::kAllocation;
             if (job_name->count() == 0) spec.job_name = "scaletune-" + name;
@@ -137,8 +136,8 @@ Command add_submit_command(CLI::App& app) {
             spec.stopped_exit_code = kSweepStoppedExitCode;
             spec.scaletune = fs::read_symlink("/proc/self/exe").string();
             spec.config = absolute(opts->config);
-            spec.records = absolute(opts->records.empty() ? out_dir + "/records.h5"
-                                                          : opts->records);
+            spec.records =
+                absolute(opts->records.empty() ? out_dir + "/records.h5" : opts->records);
             spec.run_dir = fs::path(spec.records).parent_path().string();
             spec.workdir = fs::current_path().string();
             spec.sweep_args.clear();
@@ -146,9 +145,8 @@ Command add_submit_command(CLI::App& app) {
               spec.sweep_args.push_back("--set");
               spec.sweep_args.push_back(o);
             }
-            spec.total_trials = opts->trials > 0
-                                    ? opts->trials
-                                    : config_value<int>(doc, "budget", "max_trials", 0);
+            spec.total_trials =
+                opts->trials > 0 ? opts->trials : config_value<int>(doc, "budget", "max_trials", 0);
             const auto problems = slurm::validate(spec);
             if (!problems.empty()) {
               std::string message = "cannot submit:";
@@ -171,13 +169,13 @@ Command add_submit_command(CLI::App& app) {
               return kExitOk;
             }
             if (spec.cpus_per_task == 0 && spec.gpus_per_node == 0)
-              spdlog::warn("no --cpus-per-task: Slurm's default is often 1 core per agent, "
-                           "shared by all its trials");
+              spdlog::warn(
+                  "no --cpus-per-task: Slurm's default is often 1 core per agent, "
+                  "shared by all its trials");
 
             fs::create_directories(spec.run_dir);
-            const std::string script_path =
-                spec.run_dir + "/submit-" + timestamp() + "." + slurm::to_string(spec.mode) +
-                ".sbatch";
+            const std::string script_path = spec.run_dir + "/submit-" + timestamp() + "." +
+                                            slurm::to_string(spec.mode) + ".sbatch";
             std::ofstream(script_path) << script;
             slurm::Submission submission;
             try {

@@ -20,8 +20,8 @@ namespace {
 // into `#SBATCH` lines, which sbatch parses with its own rules.
 bool shell_safe(const std::string& s) {
   return std::all_of(s.begin(), s.end(), [](unsigned char c) {
-    return std::isalnum(c) || std::string("_-./+=,:@%").find(static_cast<char>(c)) !=
-                                  std::string::npos;
+    return std::isalnum(c) ||
+           std::string("_-./+=,:@%").find(static_cast<char>(c)) != std::string::npos;
   });
 }
 
@@ -32,9 +32,8 @@ std::string join(const std::vector<std::string>& items, const std::string& separ
 }
 
 bool is_digits(const std::string& s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
-    return std::isdigit(c);
-  });
+  return !s.empty() &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
 }
 
 }  // namespace
@@ -61,12 +60,13 @@ long parse_time_limit(const std::string& text) {
   }
   if (rest.empty() || rest.back() == ':' || parts.empty() || parts.size() > 3) return -1;
   if (has_days) {  // D-HH[:MM[:SS]]
-    const long h = parts[0], m = parts.size() > 1 ? parts[1] : 0, s = parts.size() > 2 ? parts[2] : 0;
+    const long h = parts[0], m = parts.size() > 1 ? parts[1] : 0,
+               s = parts.size() > 2 ? parts[2] : 0;
     return ((days * 24 + h) * 60 + m) * 60 + s;
   }
-  if (parts.size() == 1) return parts[0] * 60;                          // MM
-  if (parts.size() == 2) return parts[0] * 60 + parts[1];               // MM:SS
-  return (parts[0] * 60 + parts[1]) * 60 + parts[2];                    // HH:MM:SS
+  if (parts.size() == 1) return parts[0] * 60;             // MM
+  if (parts.size() == 2) return parts[0] * 60 + parts[1];  // MM:SS
+  return (parts[0] * 60 + parts[1]) * 60 + parts[2];       // HH:MM:SS
 }
 
 std::vector<std::string> validate(const JobSpec& s) {
@@ -97,11 +97,11 @@ std::vector<std::string> validate(const JobSpec& s) {
     errors.push_back("--launcher must be srun or mpirun, not '" + s.launcher + "'");
   if (s.max_requeues < 0) errors.push_back("max_requeues must be 0 or more");
   const std::pair<const char*, const std::string*> words[] = {
-      {"job name", &s.job_name},      {"--partition", &s.partition},
-      {"--account", &s.account},      {"--qos", &s.qos},
-      {"signal", &s.signal},          {"scaletune program path", &s.scaletune},
-      {"--config path", &s.config},   {"--records path", &s.records},
-      {"run directory", &s.run_dir},  {"working directory", &s.workdir},
+      {"job name", &s.job_name},     {"--partition", &s.partition},
+      {"--account", &s.account},     {"--qos", &s.qos},
+      {"signal", &s.signal},         {"scaletune program path", &s.scaletune},
+      {"--config path", &s.config},  {"--records path", &s.records},
+      {"run directory", &s.run_dir}, {"working directory", &s.workdir},
   };
   for (const auto& [what, value] : words) {
     if (!shell_safe(*value))
@@ -110,11 +110,10 @@ std::vector<std::string> validate(const JobSpec& s) {
                        "$, ...); use letters, digits and _-./+=,:@%");
   }
   if (s.job_name.empty()) errors.push_back("the job name must not be empty");
-  for (const auto& [what, value] : {std::pair{"scaletune program path", &s.scaletune},
-                                    std::pair{"--config path", &s.config},
-                                    std::pair{"--records path", &s.records},
-                                    std::pair{"run directory", &s.run_dir},
-                                    std::pair{"working directory", &s.workdir}}) {
+  for (const auto& [what, value] :
+       {std::pair{"scaletune program path", &s.scaletune}, std::pair{"--config path", &s.config},
+        std::pair{"--records path", &s.records}, std::pair{"run directory", &s.run_dir},
+        std::pair{"working directory", &s.workdir}}) {
     if (value->empty() || (*value)[0] != '/')
       errors.push_back(std::string(what) + " '" + *value + "' must be an absolute path");
   }

@@ -29,14 +29,14 @@ struct JobSpec {
   int gpus_per_node = 0;   // 0: no GPU request
   int cpus_per_task = 0;   // 0: Slurm's default (often 1 CPU: set it for CPU trials)
   std::string time;        // time limit, e.g. 04:00:00 or 1-00:00:00; "" = partition default
-  std::string partition, account, qos;  // "" = cluster defaults
+  std::string partition, account, qos;   // "" = cluster defaults
   std::vector<std::string> sbatch_args;  // extra `#SBATCH` options, e.g. --constraint=a100
   std::string launcher = "srun";         // srun (PMIx) | mpirun
   // Preemption and time limits.
   std::string signal = "USR2";  // warning signal, sent to the batch shell `signal_seconds` early
   int signal_seconds = 120;
-  int max_requeues = 20;       // a job stopped more often than this is not requeued again
-  int stopped_exit_code = 4;   // the sweep's exit code for "stopped early, resume me"
+  int max_requeues = 20;      // a job stopped more often than this is not requeued again
+  int stopped_exit_code = 4;  // the sweep's exit code for "stopped early, resume me"
   // What runs. Absolute paths (the job may start in another directory).
   std::string scaletune;                // the program
   std::string config;                   // sweep config

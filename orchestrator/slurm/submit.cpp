@@ -36,8 +36,8 @@ Captured capture(const std::vector<std::string>& argv, double timeout_seconds) {
     options.argv = argv;
     options.log_path = path;
     util::ChildProcess child = util::ChildProcess::spawn(options);
-    const auto deadline = std::chrono::steady_clock::now() +
-                          std::chrono::duration<double>(timeout_seconds);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
     while (true) {
       if (auto status = child.poll()) {
         c.status = *status;
@@ -85,9 +85,8 @@ std::optional<Submission> parse_sbatch_output(const std::string& output) {
     line = trim(line);
     const std::size_t semicolon = line.find(';');
     const std::string id = line.substr(0, semicolon);
-    if (id.empty() || !std::all_of(id.begin(), id.end(), [](unsigned char c) {
-          return std::isdigit(c);
-        }))
+    if (id.empty() ||
+        !std::all_of(id.begin(), id.end(), [](unsigned char c) { return std::isdigit(c); }))
       continue;
     Submission s;
     s.job_id = id;
@@ -153,9 +152,10 @@ Submission submit_script(const std::string& script_path, const SubmitOptions& op
   }
   auto submission = parse_sbatch_output(c.output);
   if (!submission)
-    throw SubmitError("sbatch succeeded but printed no job id (expected `sbatch --parsable` "
-                      "output such as 1234); it printed:\n" +
-                      output);
+    throw SubmitError(
+        "sbatch succeeded but printed no job id (expected `sbatch --parsable` "
+        "output such as 1234); it printed:\n" +
+        output);
   return *submission;
 }
 

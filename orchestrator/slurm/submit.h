@@ -17,9 +17,9 @@ class SubmitError : public std::runtime_error {
 };
 
 struct SubmitOptions {
-  std::string sbatch = "sbatch";           // program name (looked up in PATH) or path
-  std::vector<std::string> extra_args;     // before the script, e.g. --hold
-  double timeout_seconds = 120;            // sbatch retries while slurmctld is busy; bound it
+  std::string sbatch = "sbatch";        // program name (looked up in PATH) or path
+  std::vector<std::string> extra_args;  // before the script, e.g. --hold
+  double timeout_seconds = 120;         // sbatch retries while slurmctld is busy; bound it
 };
 
 struct Submission {

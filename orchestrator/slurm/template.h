@@ -26,7 +26,6 @@ using Values = std::map<std::string, std::string>;
 // Renders `text`. `name` (a file path or "built-in allocation template") is used in errors.
 // Throws TemplateError for an unknown placeholder (suggesting the nearest known one), an
 // unterminated `{{`, a malformed name, or `{{?name}}` anywhere but at the start of a line.
-std::string render_template(const std::string& text, const Values& values,
-                            const std::string& name);
+std::string render_template(const std::string& text, const Values& values, const std::string& name);
 
 }  // namespace scaletune::slurm

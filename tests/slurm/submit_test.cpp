@@ -36,9 +36,9 @@ struct Fake {
 
 TEST(Submit, SubmitsScriptAndPrintsJobIdRecordsAndLog) {
   Fake f("slurm_submit_ok");
-  write_program(f.bin + "/sbatch",
-                "echo \"$@\" > " + f.dir + "/args\nfor a; do last=$a; done\ncp \"$last\" " +
-                    f.dir + "/submitted\necho 'sbatch: warning: fake'\necho 4242\n");
+  write_program(f.bin + "/sbatch", "echo \"$@\" > " + f.dir +
+                                       "/args\nfor a; do last=$a; done\ncp \"$last\" " + f.dir +
+                                       "/submitted\necho 'sbatch: warning: fake'\necho 4242\n");
   const auto r = f.submit("--nodes 2 --gpus-per-node 4 --time 01:00:00 --partition gpu");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto out = nlohmann::json::parse(r.out);
@@ -126,8 +126,7 @@ TEST(Submit, RefusesExistingRecordsUnlessResume) {
   std::ofstream(f.dir + "/run/records.h5") << "x";
   auto r = f.submit("");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("exists: pass --resume to continue that sweep"), std::string::npos)
-      << r.err;
+  EXPECT_NE(r.err.find("exists: pass --resume to continue that sweep"), std::string::npos) << r.err;
   r = f.submit("--resume");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["job_id"], "77");

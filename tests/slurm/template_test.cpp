@@ -54,10 +54,11 @@ TEST(Template, ReplacesPlaceholdersAndKeepsShellSyntax) {
 
 TEST(Template, GuardKeepsLineOnlyWhenValueIsSet) {
   const Values v = {{"partition", "gpu"}, {"qos", ""}, {"gpus", "0"}};
-  EXPECT_EQ(render_template("a\n{{?partition}}#SBATCH -p {{partition}}\n{{?qos}}#SBATCH --qos={{qos}}\n"
-                            "{{?gpus}}#SBATCH --gres=gpu:{{gpus}}\nb\n",
-                            v, "t"),
-            "a\n#SBATCH -p gpu\nb\n");
+  EXPECT_EQ(
+      render_template("a\n{{?partition}}#SBATCH -p {{partition}}\n{{?qos}}#SBATCH --qos={{qos}}\n"
+                      "{{?gpus}}#SBATCH --gres=gpu:{{gpus}}\nb\n",
+                      v, "t"),
+      "a\n#SBATCH -p gpu\nb\n");
 }
 
 TEST(Template, UnknownPlaceholderNamesLineAndSuggests) {
@@ -94,18 +95,30 @@ TEST(Template, BuiltinTemplatesUseEveryPlaceholder) {
     SCOPED_TRACE(to_string(mode));
     EXPECT_EQ(script.rfind("#!/bin/bash\n", 0), 0u);
     EXPECT_EQ(script.find("{{"), std::string::npos);
-    for (const char* line :
-         {"#SBATCH --job-name=scaletune-demo\n", "#SBATCH --nodes=4\n",
-          "#SBATCH --ntasks-per-node=1\n", "#SBATCH --gres=gpu:8\n",
-          "#SBATCH --cpus-per-task=32\n", "#SBATCH --time=04:00:00\n",
-          "#SBATCH --partition=gpu\n", "#SBATCH --account=ml-team\n", "#SBATCH --qos=high\n",
-          "#SBATCH --constraint=a100\n#SBATCH --exclusive\n", "#SBATCH --signal=B:USR2@120\n",
-          "#SBATCH --requeue\n", "#SBATCH --chdir=/home/u/project\n", "#SBATCH --open-mode=append\n",
-          "scaletune=/opt/scaletune/bin/scaletune\n", "config=/home/u/sweep.yaml\n",
-          "records=/scratch/u/demo/records.h5\n", "stopped_code=4\n", "max_requeues=20\n",
-          "launch=(srun --mpi=pmix --ntasks-per-node=1 ",
-          "--set budget.max_trials=50 ", "trap forward_stop USR2\n", "kill -USR2 \"$pid\"",
-          "stop_target() { scontrol listpids"}) {
+    for (const char* line : {"#SBATCH --job-name=scaletune-demo\n",
+                             "#SBATCH --nodes=4\n",
+                             "#SBATCH --ntasks-per-node=1\n",
+                             "#SBATCH --gres=gpu:8\n",
+                             "#SBATCH --cpus-per-task=32\n",
+                             "#SBATCH --time=04:00:00\n",
+                             "#SBATCH --partition=gpu\n",
+                             "#SBATCH --account=ml-team\n",
+                             "#SBATCH --qos=high\n",
+                             "#SBATCH --constraint=a100\n#SBATCH --exclusive\n",
+                             "#SBATCH --signal=B:USR2@120\n",
+                             "#SBATCH --requeue\n",
+                             "#SBATCH --chdir=/home/u/project\n",
+                             "#SBATCH --open-mode=append\n",
+                             "scaletune=/opt/scaletune/bin/scaletune\n",
+                             "config=/home/u/sweep.yaml\n",
+                             "records=/scratch/u/demo/records.h5\n",
+                             "stopped_code=4\n",
+                             "max_requeues=20\n",
+                             "launch=(srun --mpi=pmix --ntasks-per-node=1 ",
+                             "--set budget.max_trials=50 ",
+                             "trap forward_stop USR2\n",
+                             "kill -USR2 \"$pid\"",
+                             "stop_target() { scontrol listpids"}) {
       EXPECT_NE(script.find(line), std::string::npos) << line << "\n" << script;
     }
     EXPECT_EQ(script.find("launch=(mpirun"), std::string::npos);
@@ -120,8 +133,7 @@ TEST(Template, BuiltinTemplatesUseEveryPlaceholder) {
       // The element's own trial target comes last, so a --set of the user cannot override it.
       EXPECT_NE(script.find("--set budget.max_trials=50 --set budget.max_trials=\"$target\" &\n"),
                 std::string::npos);
-      EXPECT_NE(script.find("if [ \"$target\" -gt 50 ]; then target=50; fi\n"),
-                std::string::npos);
+      EXPECT_NE(script.find("if [ \"$target\" -gt 50 ]; then target=50; fi\n"), std::string::npos);
     }
   }
 }
@@ -137,8 +149,7 @@ TEST(Template, OptionalLinesDropWhenUnset) {
   for (const char* gone : {"--gres", "--cpus-per-task=", "--time", "--partition", "--account",
                            "--qos", "--constraint", "launch=(srun"})
     EXPECT_EQ(script.find(gone), std::string::npos) << gone;
-  EXPECT_NE(script.find("launch=(mpirun --map-by ppr:1:node --bind-to none)\n"),
-            std::string::npos);
+  EXPECT_NE(script.find("launch=(mpirun --map-by ppr:1:node --bind-to none)\n"), std::string::npos);
   EXPECT_NE(script.find("stop_target() { echo \"$step\"; }\n"), std::string::npos);
 }
 
@@ -201,9 +212,10 @@ TEST(JobSpec, ProblemsNameTheFlag) {
   for (const auto& p : problems) all += p + "\n";
   for (const char* expected :
        {"--nodes must be at least 1", "--time '4 hours' is not a Slurm time limit",
-        "--partition 'gpu; rm -rf /' has characters", "--records path 'relative/records.h5' must "
-        "be an absolute path", "--sbatch-arg 'constraint=a100' must be one sbatch option",
-        "must not be SIGUSR1"})
+        "--partition 'gpu; rm -rf /' has characters",
+        "--records path 'relative/records.h5' must "
+        "be an absolute path",
+        "--sbatch-arg 'constraint=a100' must be one sbatch option", "must not be SIGUSR1"})
     EXPECT_NE(all.find(expected), std::string::npos) << expected << "\n" << all;
 }
 
