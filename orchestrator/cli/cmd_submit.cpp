@@ -23,10 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The exit code of `scaletune sweep` when it stopped early on a signal and `--resume` continues
-// it; the batch script requeues the job on it. Must match cmd_sweep.cpp.
-constexpr int kSweepStoppedExitCode = 4;
-
 std::string absolute(const std::string& path) {
   return fs::absolute(path).lexically_normal().string();
 }
@@ -133,7 +129,7 @@ Command add_submit_command(CLI::App& app) {
             spec.signal_seconds = opts->signal_seconds > 0
                                       ? opts->signal_seconds
                                       : std::max(120, static_cast<int>(grace) + 60);
-            spec.stopped_exit_code = kSweepStoppedExitCode;
+            spec.stopped_exit_code = kExitStopped;  // what `scaletune sweep` exits with on a stop
             spec.scaletune = fs::read_symlink("/proc/self/exe").string();
             spec.config = absolute(opts->config);
             spec.records =
