@@ -169,6 +169,10 @@ SweepEnd Orchestrator::run(const std::atomic<int>& stop_requests) {
   // Suggestions that never started are forgotten on resume; the state keeps everything else.
   save_state();
   progress_.finish(progress_state());
+  spdlog::info("sweep {}: {} suggestions took {:.3f} s ({:.2f} ms each); searcher state saves "
+               "{:.3f} s",
+               config_.name, suggestions_, suggest_seconds_,
+               suggestions_ ? 1e3 * suggest_seconds_ / suggestions_ : 0.0, save_seconds_);
   return stopping_ ? SweepEnd::kStopped : SweepEnd::kCompleted;
 }
 
@@ -501,7 +505,11 @@ bool Orchestrator::fill_slots() {
     const std::string why =
         budget_.exhausted(static_cast<std::int64_t>(running_.size()), elapsed());
     if (!why.empty()) break;
+    const auto t0 = std::chrono::steady_clock::now();
     search::Suggestion s = searcher_.suggest();
+    suggest_seconds_ +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++suggestions_;
     Pending p;
     p.trial = next_trial_++;
     p.suggestion_id = s.id;
@@ -522,7 +530,9 @@ bool Orchestrator::fill_slots() {
 }
 
 void Orchestrator::save_state() {
+  const auto t0 = std::chrono::steady_clock::now();
   records_.put_text(kSearchStateKey, searcher_.save_state());
+  save_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   state_dirty_ = false;
 }
 

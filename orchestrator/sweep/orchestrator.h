@@ -209,6 +209,11 @@ class Orchestrator {
   std::chrono::steady_clock::time_point started_;
   double resumed_wall_seconds_ = 0;
   std::vector<TrialRow> rows_for_refit_;
+  // Time spent in the searcher (suggest, save_state), reported at the end: the rest of the
+  // orchestrator's time per trial is its own overhead (bench/sweep).
+  double suggest_seconds_ = 0;
+  double save_seconds_ = 0;
+  std::int64_t suggestions_ = 0;
 };
 
 }  // namespace scaletune::sweep
