@@ -8,6 +8,7 @@
 
 #include "trainer/core/plugin_api.h"
 #include "trainer/lm/train_lm.h"
+#include "trainer/lora/finetune.h"
 #include "trainer/ppo/ppo.h"
 
 namespace scaletune::trainer {
@@ -47,6 +48,7 @@ extern "C" const scaletune::trainer::TorchPlugin* scaletune_torch_plugin() {
     p.runtime_info = &scaletune::trainer::runtime_info;
     p.train_lm = &scaletune::trainer::lm::train_lm;
     p.train_ppo = &scaletune::trainer::run_ppo;
+    p.train_lora = &scaletune::trainer::lora::train_lora;
     return p;
   }();
   return &plugin;

@@ -122,6 +122,11 @@ Command add_train_command(CLI::App& app) {
               }
               if (end.rank != 0) return end.result.ok() ? kExitOk : kExitRunFailed;
               result = std::move(end.result);
+            } else if (const auto* lora = std::get_if<trainer::LoraConfig>(&cfg.value)) {
+              install_stop_handlers();
+              trainer::lora::LoraRunEnd end = util::torch_plugin().train_lora(
+                  trainer::lora::LoraRun{*lora, out, env, &g_stop_requested});
+              result = std::move(end.result);
             } else if (const auto* ppo = std::get_if<trainer::PpoConfig>(&cfg.value)) {
               trainer::PpoRunEnd end = util::torch_plugin().train_ppo(trainer::PpoRun{*ppo, env});
               if (end.rank != 0) return end.result.ok() ? kExitOk : kExitRunFailed;

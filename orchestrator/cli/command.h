@@ -43,5 +43,6 @@ Command add_status_command(CLI::App& app);
 Command add_ask_tell_command(CLI::App& app);
 Command add_fit_command(CLI::App& app);
 Command add_extrapolate_command(CLI::App& app);
+Command add_finetune_command(CLI::App& app);
 
 }  // namespace scaletune::cli

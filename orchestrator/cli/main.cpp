@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
       cli::add_ask_tell_command(app),
       cli::add_fit_command(app),
       cli::add_extrapolate_command(app),
+      cli::add_finetune_command(app),
   };
 
   try {

@@ -23,7 +23,7 @@ std::vector<FieldInfo> TrainConfig::fields() const {
   return std::visit([](const auto& c) { return list_fields(c); }, value);
 }
 
-std::vector<std::string> train_tasks() { return {"synthetic", "lm", "ppo"}; }
+std::vector<std::string> train_tasks() { return {"synthetic", "lm", "ppo", "lora"}; }
 
 TrainConfig bind_train_config(const Document& doc, const std::string& forced_task) {
   const std::string written = doc.peek("task", "");
@@ -37,6 +37,7 @@ TrainConfig bind_train_config(const Document& doc, const std::string& forced_tas
   if (task == "synthetic") return TrainConfig{bind<trainer::SyntheticConfig>(doc)};
   if (task == "lm") return TrainConfig{bind<trainer::LmConfig>(doc)};
   if (task == "ppo") return TrainConfig{bind<trainer::PpoConfig>(doc)};
+  if (task == "lora") return TrainConfig{bind<trainer::LoraConfig>(doc)};
   std::string list;
   for (const auto& t : tasks) list += (list.empty() ? "" : ", ") + t;
   const std::string hint = nearest(task, tasks);

@@ -1,6 +1,6 @@
 // The kinds of config files scaletune reads, and how a training config picks its struct.
 //
-//   training run   has `task:`     (lm | ppo | synthetic ...)   -> scaletune train
+//   training run   has `task:`     (lm | ppo | lora | synthetic ...)   -> scaletune train
 //   sweep          has `trainer:`  plus `search:`               -> scaletune sweep
 //   search only    has `search:`   (no trainer)                 -> scaletune ask-tell
 #pragma once
@@ -12,6 +12,7 @@
 
 #include "orchestrator/config/binder.h"
 #include "trainer/lm/lm_config.h"
+#include "trainer/lora/lora_config.h"
 #include "trainer/ppo/ppo_config.h"
 #include "trainer/synthetic/synthetic.h"
 
@@ -19,7 +20,9 @@ namespace scaletune::config {
 
 // A training config of any task, bound to that task's struct.
 struct TrainConfig {
-  std::variant<trainer::SyntheticConfig, trainer::LmConfig, trainer::PpoConfig> value;
+  std::variant<trainer::SyntheticConfig, trainer::LmConfig, trainer::PpoConfig,
+               trainer::LoraConfig>
+      value;
 
   std::string task() const;
   nlohmann::json to_json() const;

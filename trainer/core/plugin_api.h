@@ -12,12 +12,13 @@
 #include <string>
 
 #include "trainer/lm/train_lm.h"
+#include "trainer/lora/finetune.h"
 #include "trainer/ppo/ppo.h"
 
 namespace scaletune::trainer {
 
 // Bump when TorchPlugin's layout or any struct it passes changes.
-constexpr int kTorchPluginAbi = 3;
+constexpr int kTorchPluginAbi = 4;
 
 struct RuntimeInfo {
   std::string torch_version;  // e.g. "1.13.1"
@@ -36,6 +37,9 @@ struct TorchPlugin {
   lm::LmRunEnd (*train_lm)(const lm::LmRun& run) = nullptr;
   // One PPO run (trainer/ppo/ppo.h); never throws for the run's own problems.
   PpoRunEnd (*train_ppo)(const PpoRun& run) = nullptr;
+  // One LoRA (or full) instruction fine-tuning run (trainer/lora/finetune.h); never throws for
+  // the run's own problems.
+  lora::LoraRunEnd (*train_lora)(const lora::LoraRun& run) = nullptr;
 };
 
 }  // namespace scaletune::trainer
