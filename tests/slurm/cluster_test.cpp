@@ -204,5 +204,32 @@ TEST_F(SlurmCluster, AgentsAssignGresGpusToTrials) {
   EXPECT_EQ(gpus, (std::set<double>{0, 1})) << log;  // both GRES GPUs, one per trial
 }
 
+// Array mode: 3 elements of 2 trials each, one after another, each resuming the same records.
+TEST_F(SlurmCluster, ArrayModeElementsEachAddTheirTrials) {
+  if (!sweep_built()) GTEST_SKIP() << "`scaletune sweep` is not built yet";
+  const std::string dir = temp_dir("slurm_cluster_array");
+  const auto out = submit(dir, "--config " + kSource + "/tests/slurm/sweep.yaml --records " + dir +
+                                   "/run/records.h5 --mode array --trials-per-job 2 "
+                                   "--tasks-per-node 2 --cpus-per-task 1");
+  ASSERT_TRUE(out.contains("job_id"));
+  const std::string id = out["job_id"];
+  for (int element = 0; element < 3; ++element) {
+    const auto end = wait_job(id + "_" + std::to_string(element), 90);
+    EXPECT_EQ(end.state, "COMPLETED") << element;
+  }
+  std::string logs;
+  for (int element = 0; element < 3; ++element)
+    logs += read_file(dir + "/run/slurm-" + id + "_" + std::to_string(element) + ".out");
+  for (const char* line :
+       {"element 0 done (2 trials)", "element 1 done (4 trials)", "element 2 done (6 trials)"})
+    EXPECT_NE(logs.find(line), std::string::npos) << line << "\n" << logs;
+  const auto trials = store::load(dir + "/run/records.h5").latest_trials();
+  ASSERT_EQ(trials.size(), 6u) << logs;
+  for (std::size_t i = 0; i < trials.size(); ++i) {
+    EXPECT_EQ(trials[i].trial_id, static_cast<std::int64_t>(i));
+    EXPECT_EQ(trials[i].status, store::TrialStatus::kOk);
+  }
+}
+
 }  // namespace
 }  // namespace scaletune::test
