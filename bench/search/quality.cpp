@@ -2,6 +2,7 @@
 // search (CARBS' candidate sampler around the Pareto front without any model), side by side.
 //
 //   bench/search_quality [--seeds 10] [--n 100] [--problems a,b] [--parallel 1,4]
+//                        [--own FRACTION] [--pending-origins 1|0]  (0 and 0: the reference)
 //
 // For each problem, mode (1 or 4 suggestions outstanding, the oldest observed first) and method
 // it prints median [min, max] over seeds of: best_obs_true (true value of the best *observed*
@@ -245,6 +246,8 @@ int main(int argc, char** argv) {
   std::vector<int> modes = {1, 4};
   std::string hyper = "fit", outstanding = "thompson";
   bool clamp = true;
+  double own = -1;           // < 0: the config default
+  int pending_origins = -1;  // < 0: the config default
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seeds"))
       seeds = std::atoi(argv[i + 1]);
@@ -258,21 +261,30 @@ int main(int argc, char** argv) {
       outstanding = argv[i + 1];
     else if (!std::strcmp(argv[i], "--clamp"))
       clamp = std::atoi(argv[i + 1]) != 0;
+    else if (!std::strcmp(argv[i], "--pending-origins"))
+      pending_origins = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--own"))
+      own = std::atof(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--parallel")) {
       modes.clear();
       for (const auto& m : split(argv[i + 1])) modes.push_back(std::atoi(m.c_str()));
     } else {
       std::fprintf(stderr,
                    "usage: %s [--seeds N] [--n N] [--problems a,b] [--parallel 1,4] "
-                   "[--hyper fit|fixed] [--outstanding thompson|mean] [--clamp 1|0]\n",
+                   "[--hyper fit|fixed] [--outstanding thompson|mean] [--clamp 1|0] [--own "
+                   "FRACTION] [--pending-origins 1|0]\n",
                    argv[0]);
       return 2;
     }
   }
   std::printf(
       "search quality: %d seeds, %d evaluations; median [min,max] over seeds; CARBS with "
-      "hyperparameters=%s, outstanding=%s, clamp_pareto_threshold=%d\n",
-      seeds, n, hyper.c_str(), outstanding.c_str(), clamp ? 1 : 0);
+      "hyperparameters=%s, outstanding=%s, clamp_pareto_threshold=%d, own_cost_fraction=%g, "
+      "pending_origins=%d\n",
+      seeds, n, hyper.c_str(), outstanding.c_str(), clamp ? 1 : 0,
+      own >= 0 ? own : scaletune::search::CarbsParams().own_cost_fraction,
+      pending_origins >= 0 ? pending_origins
+                           : static_cast<int>(scaletune::search::CarbsParams().pending_origins));
   std::printf(
       "best_obs@i = true value of the best observed success after i evaluations; "
       "@$B = within cumulative cost B\n\n");
@@ -297,6 +309,8 @@ int main(int argc, char** argv) {
           cfg.carbs.hyperparameters = hyper;
           cfg.carbs.outstanding = outstanding;
           cfg.carbs.clamp_pareto_threshold = clamp;
+          if (own >= 0) cfg.carbs.own_cost_fraction = own;
+          if (pending_origins >= 0) cfg.carbs.pending_origins = pending_origins != 0;
           if (method == "carbs")
             m = std::make_unique<CarbsMethod>(cfg);
           else if (method == "local")

@@ -354,7 +354,13 @@ struct Carbs::Impl {
     const CarbsParams& cp = config.carbs;
     const double r = cp.initial_search_radius;
     const int n_want = cp.num_candidates_per_dim * dims;
-    const auto& origins = model.origins;
+    // With several workers, the pending Bayesian suggestions are where the front is moving: a
+    // sequential searcher would already search around them once observed, so they are origins
+    // too (their outcome enters through the Thompson/mean belief below).
+    std::vector<Vec> origins = model.origins;
+    if (cp.pending_origins)
+      for (const auto& o : outstanding)
+        if (o.kind == SuggestionKind::kBayes) origins.push_back(o.basic);
 
     // 1. Candidates around the origins with the Gaussian prior weight (before rounding). The
     // reference draws n_want * factor samples and keeps the first n_want inside the bounds;
@@ -399,7 +405,13 @@ struct Carbs::Impl {
     // 3. The Pareto reference at each candidate's predicted cost (+ the random threshold).
     Mat lclamped = lcost.cwiseMax(model.pareto_lo).cwiseMin(model.pareto_hi);
     model.pareto.predict(lclamped, &pmean, nullptr);
-    if (cp.clamp_pareto_threshold) {
+    // A fraction of suggestions skips the threshold and competes with the front at its own
+    // predicted cost: the clamp alone only climbs the cost axis (carbs.md §16), while the paper
+    // means to improve the whole front. No draw when the fraction is 0 (the reference stream).
+    bool clamp = cp.clamp_pareto_threshold;
+    if (clamp && cp.own_cost_fraction > 0 && rng.uniform(0, 1) < cp.own_cost_fraction)
+      clamp = false;
+    if (clamp) {
       const double a = std::log(model.front.front().mean_cost);
       double b = model.front.size() > 1 ? std::log(model.front.back().mean_cost) : a;
       if (cp.max_suggestion_cost) b = std::min(b, std::log(*cp.max_suggestion_cost));

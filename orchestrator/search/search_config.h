@@ -61,6 +61,10 @@ struct CarbsParams {
   bool conservative_pareto = true;            // noisy single results do not displace resampled ones
   bool clamp_pareto_threshold = true;  // random log-uniform cost threshold pushes up the cost axis
   bool pareto_value_always_max = false;  // ablation: compare every candidate with the best point
+  // Fraction of Bayesian suggestions scored against the front at their own predicted cost only
+  // (no random threshold), so the cheap end of the front is refined too; 0: the reference.
+  double own_cost_fraction = 0.0;
+  bool pending_origins = false;          // outstanding Bayesian suggestions are origins too
   std::string outstanding = "thompson";  // pending suggestions: thompson (sampled) | mean
   std::string hyperparameters = "fit";   // GP hyper-parameters: fit (MAP, L-BFGS) | fixed
   int refit_every = 4;                   // refit hyper-parameters after this many new observations
@@ -95,6 +99,14 @@ struct CarbsParams {
             "Compare cheap candidates with the front at a random cost (climbs the cost axis).");
     v.field("pareto_value_always_max", pareto_value_always_max,
             "Ablation: compare every candidate with the most expensive Pareto point.");
+    v.field("own_cost_fraction", own_cost_fraction,
+            "Fraction of Bayesian suggestions compared with the front at their own predicted "
+            "cost, without the random threshold (refines the cheap end of the front).")
+        .min(0.0)
+        .max(1.0);
+    v.field("pending_origins", pending_origins,
+            "Also search around outstanding Bayesian suggestions (parallel workers climb the "
+            "front instead of all starting from the observed one).");
     v.field("outstanding", outstanding,
             "How pending suggestions enter the model: thompson (sampled outcomes) or mean.")
         .one_of({"thompson", "mean"});

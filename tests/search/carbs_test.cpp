@@ -135,9 +135,11 @@ TEST(Carbs, SameSeedSameSuggestionsDifferentSeedDifferent) {
 }
 
 TEST(Carbs, ReloadedStateContinuesExactly) {
-  for (const std::string outstanding : {"thompson", "mean"}) {
+  // (thompson, mean; and thompson with pending_origins, whose origins depend on the pending set)
+  for (const std::string outstanding : {"thompson", "mean", "thompson+pending"}) {
     auto cfg = lr_epochs();
-    cfg.carbs.outstanding = outstanding;
+    cfg.carbs.outstanding = outstanding.substr(0, outstanding.find('+'));
+    cfg.carbs.pending_origins = outstanding.find('+') != std::string::npos;
     Carbs a(cfg);
     std::mt19937_64 noise(5);
     std::vector<Suggestion> pending;
@@ -338,6 +340,40 @@ TEST(Carbs, LargeHistoriesUseALocalSubset) {
   const Suggestion s = c.suggest();
   EXPECT_EQ(s.kind, SuggestionKind::kBayes) << s.fallback_reason;
   EXPECT_TRUE(std::isfinite(s.predicted_output));
+}
+
+// The random cost threshold (clamp) raises the bar for candidates cheaper than it, so the
+// reference only climbs the cost axis; own_cost_fraction = 1 compares every candidate with the
+// front at its own predicted cost. From the same history, that must suggest cheaper points, and
+// fraction 0 must be exactly the reference (no extra random draw).
+TEST(Carbs, OwnCostFractionRefinesTheCheapEndOfTheFront) {
+  Carbs base(lr_epochs());   // own_cost_fraction 0: the reference
+  run_sequential(base, 60);  // a front from ~10 to ~250 epochs
+  auto with_fraction = [&](double f) {
+    auto j = nlohmann::json::parse(base.save_state());
+    j["config"]["carbs"]["own_cost_fraction"] = f;
+    return Carbs::load_state(j.dump());
+  };
+  auto mean_log_cost = [](Carbs c) {
+    double sum = 0;
+    int n = 0;
+    for (int i = 0; i < 40; ++i) {
+      const Suggestion s = c.suggest();
+      if (s.kind == SuggestionKind::kBayes) {
+        sum += std::log(s.predicted_cost);
+        ++n;
+      }
+      c.forget(s.id);
+    }
+    EXPECT_GE(n, 30);
+    return sum / n;
+  };
+  const double reference = mean_log_cost(Carbs::load_state(base.save_state()));
+  EXPECT_EQ(mean_log_cost(with_fraction(0.0)), reference);
+  EXPECT_LT(mean_log_cost(with_fraction(1.0)), reference - 0.3);  // ~25% cheaper on average
+  // A fraction in between mixes both (a different random stream, so only bounds are checked).
+  const double mixed = mean_log_cost(with_fraction(0.5));
+  EXPECT_LT(mixed, reference);
 }
 
 TEST(Carbs, FindsTheOptimumOfASmoothProblem) {
