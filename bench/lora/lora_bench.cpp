@@ -67,7 +67,6 @@ int run_child(const Args& a) {
   j["trainable_params"] = r.metrics.count("trainable_params") ? r.metrics.at("trainable_params") : 0.0;
   j["params_total"] = r.metrics.count("params_total") ? r.metrics.at("params_total") : 0.0;
   j["device"] = r.info.count("device") ? r.info.at("device") : "";
-  j["tokens_per_second"] = r.metrics.count("tokens_per_second") ? r.metrics.at("tokens_per_second") : 0.0;
   std::printf("%s\n", j.dump().c_str());
   return r.ok() ? 0 : 1;
 }
@@ -129,7 +128,5 @@ int main(int argc, char** argv) {
   std::printf("full - LoRA: %.1f MiB measured; gradients + AdamW moments of the frozen weights "
               "estimate 12 B x %.2fM = %.1f MiB\n",
               full_mb - lora_mb, (n - n_lora) / 1e6, 12.0 * (n - n_lora) / mib);
-  std::printf("throughput   LoRA %.0f tok/s, full %.0f tok/s\n",
-              lo["tokens_per_second"].get<double>(), full["tokens_per_second"].get<double>());
   return 0;
 }
