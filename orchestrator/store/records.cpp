@@ -36,6 +36,10 @@ constexpr std::uint64_t kTrialChunkRows = 64;
 constexpr std::uint64_t kCurveChunkRows = 256;
 constexpr hsize_t kTextChunkBytes = 16384;
 constexpr hsize_t kAllocationBlock = 1 << 20;
+// How far past the end of the file readers may read after a crash (see open_file).
+constexpr hsize_t kEndSlack = 16 << 20;
+// A resuming writer makes the file that much longer (a sparse hole), so h5py can read it too.
+constexpr hsize_t kWriterEndSlack = 1 << 20;
 constexpr const char* kParamPrefix = "param.";
 constexpr const char* kMetricPrefix = "metric.";
 constexpr const char* kOtherMetrics = "other_metrics_json";
@@ -289,13 +293,15 @@ h5::Id open_file(const std::string& path, unsigned flags) {
                      "); if a sweep is writing it, try again");
   }
   h5::Id file(id);
-  // A writer killed in the middle of a flush can leave the superblock's end-of-allocation older
-  // than data it already wrote, e.g. a global heap collection of committed strings that it grew
-  // in place. HDF5 then refuses to read past the stale end ("actual len exceeds EOA"), although
-  // the bytes are in the file. Taking the end of the file as the end of allocation makes them
-  // readable again; for a writer, the next flush stores the repaired value. (A file shorter than
-  // its superblock says was refused above as truncated.)
-  h5::check(H5Fincrement_filesize(file.get(), 0), what + ": cannot read the end of the file");
+  // A writer killed in the middle of a flush can leave a global heap collection of committed
+  // strings grown in place on disk (new size in its header) while the superblock's
+  // end-of-allocation, and even the file, still end before the new part. HDF5 then refuses to
+  // read the collection ("actual len exceeds EOA"), committed strings included. Moving the end of
+  // allocation past the end of the file makes it readable: bytes past the end read as zeros,
+  // which the heap parses as free space. A writer's next flush extends the file to match (sparse).
+  // (A file shorter than its superblock says was refused above as truncated.)
+  h5::check(H5Fincrement_filesize(file.get(), (flags & H5F_ACC_RDWR) ? kWriterEndSlack : kEndSlack),
+            what + ": cannot read the end of the file");
   return file;
 }
 

@@ -104,7 +104,7 @@ TEST(RecordsCrash, KillNineAtRandomPointsLosesAtMostTheAppendInFlight) {
   const std::string path = scaletune::test::temp_dir("store_crash") + "/records.h5";
   std::mt19937 rng(20261201);
   std::uniform_int_distribution<int> delay_us(0, 15000);
-  constexpr int kRounds = 60;
+  constexpr int kRounds = 100;
   std::int64_t next = 0;  // first operation the next writer performs
   int lost_in_flight = 0, kept_in_flight = 0, killed_mid_run = 0, uncommitted = 0;
   for (int round = 0; round < kRounds; ++round) {
