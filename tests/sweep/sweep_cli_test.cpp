@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "orchestrator/store/records.h"
@@ -276,6 +277,41 @@ TEST(SweepCli, BadConfigsAreRefusedBeforeAnythingStarts) {
   const auto v = run_command(scaletune_bin() + " validate " + write(dir, "good.yaml", good));
   EXPECT_EQ(v.exit_code, 0) << v.err;
   EXPECT_NE(v.out.find("trainer: synthetic"), std::string::npos) << v.out;
+}
+
+TEST(SweepCli, TwoDeviceLmTrialRendezvousWithGloo) {
+  if (!fs::exists(std::string(SCALETUNE_BINARY_DIR) + "/libscaletune_torch.so"))
+    GTEST_SKIP() << "the LibTorch plugin is not built";
+  const std::string dir = test::temp_dir("sweep_lm2");
+  const std::string config =
+      write(dir, "sweep.yaml",
+            "name: lm2\n"
+            "trainer: lm\n"
+            "train:\n"
+            "  threads: 1\n"
+            "  model: {n_layer: 1, d_model: 32, n_head: 4, context: 32}\n"
+            "  data: {source: synthetic, synthetic: {vocab: 64, branching: 4, tokens: 50000}}\n"
+            "  train: {batch_size: 8, tokens: 4096}\n"
+            "  eval: {every: 0, tokens: 1024}\n"
+            "search:\n"
+            "  optim.lr: {space: log, center: 3.0e-3, min: 1.0e-4, max: 1.0e-1}\n"
+            "budget: {max_trials: 1}\n"
+            "resources: {devices: cpu, slots: 2, devices_per_trial: 2, timeout_seconds: 300}\n"
+            "out_dir: " +
+                dir + "/out\n");
+  const auto r = run_command("timeout 300 " + scaletune_bin() + " sweep --config " + config);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto latest = store::load(dir + "/out/records.h5").latest_trials();
+  ASSERT_EQ(latest.size(), 1u);
+  const auto& t = latest[0];
+  ASSERT_EQ(t.status, store::TrialStatus::kOk) << t.reason << "\n"
+                                              << test::read_file(t.log_path);
+  EXPECT_EQ(t.devices, 2);
+  EXPECT_TRUE(std::isfinite(t.objective));
+  const fs::path trial_dir = fs::path(t.log_path).parent_path();
+  EXPECT_TRUE(fs::exists(trial_dir / "rank1.log"));
+  const auto result = nlohmann::json::parse(test::read_file((trial_dir / "result.json").string()));
+  EXPECT_EQ(result["cost"]["devices"], 2) << result.dump();
 }
 
 }  // namespace
