@@ -33,7 +33,8 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr std::uint64_t kTrialChunkRows = 64;
-constexpr std::uint64_t kCurveChunkRows = 256;
+constexpr std::uint64_t kCurveChunkRows = 1024;
+constexpr unsigned kChunkIndexK = 8192;
 constexpr hsize_t kTextChunkBytes = 16384;
 constexpr hsize_t kAllocationBlock = 1 << 20;
 // How far past the end of the file readers may read after a crash (see open_file).
@@ -758,7 +759,12 @@ RecordsWriter RecordsWriter::create(const std::string& path, const SweepMeta& me
   fs::remove(tmp, ec);
   {
     h5::Id fapl = file_access(what);
-    h5::Id file(h5::check_id(H5Fcreate(tmp.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()),
+    // Chunk indexes are version-1 B-trees, whose node splits HDF5 writes in no safe order: a
+    // writer killed during one can hide committed chunks. With nodes of up to 2 * kChunkIndexK
+    // chunks the index never splits before /trials holds 1M rows or /curves 16M points.
+    h5::Id fcpl(h5::check_id(H5Pcreate(H5P_FILE_CREATE), what));
+    h5::check(H5Pset_istore_k(fcpl.get(), kChunkIndexK), what);
+    h5::Id file(h5::check_id(H5Fcreate(tmp.c_str(), H5F_ACC_EXCL, fcpl.get(), fapl.get()),
                              what + ": cannot create '" + tmp + "'"));
     h5::Id root(h5::check_id(H5Gopen2(file.get(), "/", H5P_DEFAULT), what));
     h5::write_attribute(root.get(), "format", std::string(kFormatName), what);

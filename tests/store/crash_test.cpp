@@ -119,6 +119,10 @@ TEST(RecordsCrash, KillNineAtRandomPointsLosesAtMostTheAppendInFlight) {
       while (reported < next && std::chrono::steady_clock::now() < start_limit) {
         const auto step = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
         reported = drain(c.out, reported, pending, &step);
+        int early = 0;
+        if (::waitpid(c.pid, &early, WNOHANG) == c.pid) {
+          FAIL() << "the writer exited by itself (status " << early << ") before appending";
+        }
       }
     }
     // Sleep rather than wake on each report, so the kill is not tied to the moment the writer

@@ -151,7 +151,7 @@ while time.time() < deadline:
         with h5py.File(sys.argv[1], 'r') as f:
             t = f['trials']
             rows = t[:t.attrs['committed_rows']]
-    except OSError:  # opened in the middle of a flush (docs/records.md): try again
+    except (OSError, KeyError):  # opened in the middle of a flush (docs/records.md): try again
         failed += 1
         continue
     for k, row in enumerate(rows):
