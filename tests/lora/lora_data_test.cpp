@@ -69,6 +69,8 @@ TEST(LoraData, AlpacaAndChatRecords) {
   EXPECT_EQ(ex[2].prompt(),
             "System: Be brief.\nUser: Hi\nAssistant: Hey\nUser: Bye\nAssistant: ");
   EXPECT_EQ(ex[2].answer(), "Ciao");
+  EXPECT_EQ(read_jsonl(path, "compact")[0].prompt(), "Add. 1+2 = ");
+  EXPECT_EQ(read_jsonl(path, "compact")[1].prompt(), "Greet. = ");
   const auto short_ex = read_jsonl(path, "short");
   EXPECT_EQ(short_ex[0].prompt(), "Instruction: Add.\nInput: 1+2\nResponse: ");
   EXPECT_EQ(short_ex[1].prompt(), "Instruction: Greet.\nResponse: ");
@@ -121,11 +123,11 @@ TEST(LoraData, BatchesAreRightPaddedWithZeroWeight) {
 
 TEST(LoraData, BuiltinTasksAreDeterministicAndCorrect) {
   LoraBuiltinData c;
-  c.tasks = {"copy", "reverse", "sort", "upper", "add", "context"};
-  c.examples = 600;
+  c.tasks = {"copy", "reverse", "sort", "upper", "first", "last", "add", "context"};
+  c.examples = 800;
   const auto a = builtin_examples(c, "short");
   const auto b = builtin_examples(c, "short");
-  ASSERT_EQ(a.size(), 600u);
+  ASSERT_EQ(a.size(), 800u);
   std::set<std::string> prompts;
   for (std::size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(a[i].prompt(), b[i].prompt());
@@ -145,6 +147,8 @@ TEST(LoraData, BuiltinTasksAreDeterministicAndCorrect) {
       want = input;
       for (auto& ch : want) ch = static_cast<char>(std::toupper(ch));
     }
+    if (task == "first") want = input.substr(0, 1);
+    if (task == "last") want = input.substr(input.size() - 1);
     if (task == "add") {
       const auto plus = input.find('+');
       want = std::to_string(std::stoi(input.substr(0, plus)) + std::stoi(input.substr(plus + 1)));

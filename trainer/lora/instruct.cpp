@@ -23,6 +23,8 @@ constexpr const char* kAlpacaNoInput =
 
 std::string render_prompt(const std::string& instruction, const std::string& input,
                           const std::string& template_name) {
+  if (template_name == "compact")
+    return instruction + " " + (input.empty() ? "" : input + " ") + "= ";
   if (template_name == "short")
     return "Instruction: " + instruction + "\n" + (input.empty() ? "" : "Input: " + input + "\n") +
            "Response: ";
@@ -113,6 +115,14 @@ std::array<std::string, 3> make_task(const std::string& task, std::mt19937_64& r
     for (auto& ch : u) ch = static_cast<char>(ch - 'a' + 'A');
     return {"Uppercase the word.", w, u};
   }
+  if (task == "first") {
+    const auto w = random_word(rng, c.min_len, c.max_len);
+    return {"First letter.", w, w.substr(0, 1)};
+  }
+  if (task == "last") {
+    const auto w = random_word(rng, c.min_len, c.max_len);
+    return {"Last letter.", w, w.substr(w.size() - 1)};
+  }
   if (task == "add") {
     std::uniform_int_distribution<int> n(0, 99);
     const int a = n(rng), b = n(rng);
@@ -133,8 +143,9 @@ std::array<std::string, 3> make_task(const std::string& task, std::mt19937_64& r
     return {"Answer from the context.",
             ctx + ". " + std::string(1, keys[static_cast<std::size_t>(asked)]) + "?", value};
   }
-  throw std::invalid_argument("unknown built-in task '" + task +
-                              "'; choose from copy, reverse, sort, upper, add, context");
+  throw std::invalid_argument(
+      "unknown built-in task '" + task +
+      "'; choose from copy, reverse, sort, upper, first, last, add, context");
 }
 
 }  // namespace

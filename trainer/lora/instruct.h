@@ -50,6 +50,8 @@ std::vector<Example> read_jsonl(const std::string& path, const std::string& temp
 //   reverse  "Reverse the word."       abc   -> cba
 //   sort     "Sort the letters."       cab   -> abc
 //   upper    "Uppercase the word."     abc   -> ABC
+//   first    "First letter."           abc   -> a
+//   last     "Last letter."            abc   -> c
 //   add      "Add the numbers."        12+7  -> 19
 //   context  "Answer from the context." "a=3 b=7 c=1. b?" -> 7
 std::vector<Example> builtin_examples(const LoraBuiltinData& config,

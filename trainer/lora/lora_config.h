@@ -70,7 +70,7 @@ struct LoraBuiltinData {
 
   template <class V>
   void visit(V& v) {
-    v.field("tasks", tasks, "Tasks: copy, reverse, sort, upper, add, context.");
+    v.field("tasks", tasks, "Tasks: copy, reverse, sort, upper, first, last, add, context.");
     v.field("examples", examples, "Distinct examples generated (train + validation).").min(2);
     v.field("min_len", min_len, "Shortest word of the string tasks.").min(1);
     v.field("max_len", max_len, "Longest word of the string tasks.").min(1);
@@ -94,7 +94,7 @@ struct LoraDataConfig {
     v.field("val_fraction", val_fraction, "Fraction of the examples held out for validation.")
         .above(0.0)
         .below(1.0);
-    v.field("template", prompt_template, "Prompt template.").one_of({"alpaca", "short"});
+    v.field("template", prompt_template, "Prompt template.").one_of({"alpaca", "short", "compact"});
     v.field("builtin", builtin, "The built-in task set (source builtin).");
   }
 };
@@ -209,12 +209,12 @@ struct LoraConfig {
       errors.push_back("data.path (a JSONL file) is required for data.source jsonl; or --data");
     if (data.builtin.min_len > data.builtin.max_len)
       errors.push_back("data.builtin.min_len must not exceed data.builtin.max_len");
-    static const std::vector<std::string> tasks = {"copy", "reverse", "sort",
-                                                   "upper", "add", "context"};
+    static const std::vector<std::string> tasks = {"copy",  "reverse", "sort", "upper",
+                                                   "first", "last",    "add",  "context"};
     for (const auto& t : data.builtin.tasks)
       if (std::find(tasks.begin(), tasks.end(), t) == tasks.end())
         errors.push_back("data.builtin.tasks: unknown task '" + t +
-                         "'; choose from copy, reverse, sort, upper, add, context");
+                         "'; choose from copy, reverse, sort, upper, first, last, add, context");
     if (lora.method == "full" && !lora.load.empty())
       errors.push_back("lora.load needs method lora");
   }
