@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "orchestrator/cli/command.h"
@@ -59,15 +61,16 @@ int main(int argc, char** argv) {
   app.fallthrough();  // global flags may follow the subcommand
 
   std::vector<cli::Command> commands = {
+      // In the order of a user's story: --help lists them so.
       cli::add_validate_command(app),
       cli::add_train_command(app),
-      cli::add_submit_command(app),
       cli::add_sweep_command(app),
       cli::add_status_command(app),
       cli::add_ask_tell_command(app),
       cli::add_fit_command(app),
       cli::add_extrapolate_command(app),
       cli::add_finetune_command(app),
+      cli::add_submit_command(app),
   };
 
   try {
@@ -81,6 +84,12 @@ int main(int argc, char** argv) {
     if (!command.app->parsed()) continue;
     util::LogOptions log;
     log.prefix = command.log_prefix;
+    // A trial started by a sweep's agent names itself after its trial and rank.
+    const char* trial = std::getenv("SCALETUNE_TRIAL_ID");
+    if (trial != nullptr && command.log_prefix == "train") {
+      const char* rank = std::getenv("RANK");
+      log.prefix = std::string("trial ") + trial + " rank " + (rank != nullptr ? rank : "0");
+    }
     log.verbosity = global.quiet     ? util::Verbosity::kQuiet
                     : global.verbose ? util::Verbosity::kVerbose
                                      : util::Verbosity::kNormal;
