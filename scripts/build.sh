@@ -7,6 +7,8 @@
 #   TORCH_PREFIX=DIR  a CUDA LibTorch to build against (default: the one of a CUDA-enabled
 #                     `torch` Python package when a GPU is present, else Debian's CPU LibTorch)
 #   CMAKE_ARGS="..."  extra CMake arguments
+# Arguments name targets to build (default: everything, tests and benchmarks included), e.g.
+#   bash scripts/build.sh scaletune     the program and its LibTorch plugin only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,4 +31,6 @@ fi
 
 # shellcheck disable=SC2086
 cmake -S . -B "$build_dir" -G Ninja "${args[@]}" ${CMAKE_ARGS:-}
-cmake --build "$build_dir" -j "$jobs"
+targets=()
+for t in "$@"; do targets+=(--target "$t"); done
+cmake --build "$build_dir" -j "$jobs" "${targets[@]}"
