@@ -64,10 +64,11 @@ int main(int argc, char** argv) {
   const Shape s = size == "small" ? Shape{4, 256, 8, 256, 8, 8} : Shape{2, 128, 4, 128, 16, 16};
   const std::string bin = SCALETUNE_BINARY_DIR, src = SCALETUNE_SOURCE_DIR;
   const std::string out = bin + "/bench/lm_bench_run";
-  std::printf("lm_bench: GPT n_layer %d d_model %d n_head %d context %d, batch %d x %d tokens, "
-              "%d steps (load: %s)\n",
-              s.n_layer, s.d_model, s.n_head, s.context, s.batch, s.context, steps,
-              capture("cut -d' ' -f1-3 /proc/loadavg | tr -d '\\n'").c_str());
+  std::printf(
+      "lm_bench: GPT n_layer %d d_model %d n_head %d context %d, batch %d x %d tokens, "
+      "%d steps (load: %s)\n",
+      s.n_layer, s.d_model, s.n_head, s.context, s.batch, s.context, steps,
+      capture("cut -d' ' -f1-3 /proc/loadavg | tr -d '\\n'").c_str());
   if (!preload.empty()) std::printf("ours with LD_PRELOAD=%s\n", preload.c_str());
   std::printf("%-8s %14s %14s %7s %14s %14s\n", "threads", "ours tok/s", "python tok/s", "ratio",
               "ours RSS MB", "python RSS MB");

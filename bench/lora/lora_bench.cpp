@@ -29,12 +29,18 @@ Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--layers") a.layers = std::stoll(v);
-    else if (k == "--d-model") a.d_model = std::stoll(v);
-    else if (k == "--steps") a.steps = std::stoll(v);
-    else if (k == "--batch") a.batch = std::stoll(v);
-    else if (k == "--child") a.child = v;
-    else if (k == "--base") a.base = v;
+    if (k == "--layers")
+      a.layers = std::stoll(v);
+    else if (k == "--d-model")
+      a.d_model = std::stoll(v);
+    else if (k == "--steps")
+      a.steps = std::stoll(v);
+    else if (k == "--batch")
+      a.batch = std::stoll(v);
+    else if (k == "--child")
+      a.child = v;
+    else if (k == "--base")
+      a.base = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       std::exit(2);
@@ -63,8 +69,10 @@ int run_child(const Args& a) {
   nlohmann::json j;
   j["status"] = to_string(r.status);
   j["reason"] = r.reason;
-  j["peak_memory_bytes"] = r.metrics.count("peak_memory_bytes") ? r.metrics.at("peak_memory_bytes") : 0.0;
-  j["trainable_params"] = r.metrics.count("trainable_params") ? r.metrics.at("trainable_params") : 0.0;
+  j["peak_memory_bytes"] =
+      r.metrics.count("peak_memory_bytes") ? r.metrics.at("peak_memory_bytes") : 0.0;
+  j["trainable_params"] =
+      r.metrics.count("trainable_params") ? r.metrics.at("trainable_params") : 0.0;
   j["params_total"] = r.metrics.count("params_total") ? r.metrics.at("params_total") : 0.0;
   j["device"] = r.info.count("device") ? r.info.at("device") : "";
   std::printf("%s\n", j.dump().c_str());
@@ -125,8 +133,9 @@ int main(int argc, char** argv) {
               100.0 * n_lora / n, lora_mb, lora_mb - ref_mb);
   std::printf("peak memory  full fine-tuning:            %8.1f MiB  (+%.1f MiB over reference)\n",
               full_mb, full_mb - ref_mb);
-  std::printf("full - LoRA: %.1f MiB measured; gradients + AdamW moments of the frozen weights "
-              "estimate 12 B x %.2fM = %.1f MiB\n",
-              full_mb - lora_mb, (n - n_lora) / 1e6, 12.0 * (n - n_lora) / mib);
+  std::printf(
+      "full - LoRA: %.1f MiB measured; gradients + AdamW moments of the frozen weights "
+      "estimate 12 B x %.2fM = %.1f MiB\n",
+      full_mb - lora_mb, (n - n_lora) / 1e6, 12.0 * (n - n_lora) / mib);
   return 0;
 }

@@ -68,8 +68,7 @@ SweepRun run_sweep(const std::string& name, const std::string& config_text,
   SweepRun r;
   r.wall = seconds_since(t0);
   if (rc != 0) {
-    std::fprintf(stderr, "%s failed (rc %d); see %s\n", cmd.c_str(), rc,
-                 (dir / "err.log").c_str());
+    std::fprintf(stderr, "%s failed (rc %d); see %s\n", cmd.c_str(), rc, (dir / "err.log").c_str());
     std::exit(1);
   }
   r.records = store::load((dir / "records.h5").string(), {false});
@@ -120,18 +119,21 @@ void throughput(int trials) {
   if (std::system(loop.c_str()) != 0) std::fprintf(stderr, "reference loop failed\n");
   const double ref_wall = seconds_since(t0);
   std::printf("throughput (mpirun -np 4: 1 orchestrator + 3 agents, zero-length trials):\n");
-  std::printf("  %zu trials recorded in %.2f s (first start to last end) = %.1f trials/s; "
-              "whole run incl. mpirun start %.2f s\n",
-              latest.size(), span, latest.size() / span, r.wall);
-  std::printf("  reference: %d `scaletune train` processes, 3 at a time, from a shell: %.2f s = "
-              "%.1f trials/s\n",
-              trials / 3 * 3, ref_wall, (trials / 3 * 3) / ref_wall);
+  std::printf(
+      "  %zu trials recorded in %.2f s (first start to last end) = %.1f trials/s; "
+      "whole run incl. mpirun start %.2f s\n",
+      latest.size(), span, latest.size() / span, r.wall);
+  std::printf(
+      "  reference: %d `scaletune train` processes, 3 at a time, from a shell: %.2f s = "
+      "%.1f trials/s\n",
+      trials / 3 * 3, ref_wall, (trials / 3 * 3) / ref_wall);
   const double gap = (3 * span - busy) / latest.size();  // idle slot time per trial
   const double search = r.search_seconds / std::max(1.0, r.suggestions);
-  std::printf("  per trial: %.1f ms in the trial process (start-up + run); slots idle %.1f ms "
-              "per trial, of which the searcher (suggest + state save) %.1f ms and the "
-              "orchestration itself %.1f ms\n",
-              1e3 * busy / latest.size(), 1e3 * gap, 1e3 * search, 1e3 * (gap - search));
+  std::printf(
+      "  per trial: %.1f ms in the trial process (start-up + run); slots idle %.1f ms "
+      "per trial, of which the searcher (suggest + state save) %.1f ms and the "
+      "orchestration itself %.1f ms\n",
+      1e3 * busy / latest.size(), 1e3 * gap, 1e3 * search, 1e3 * (gap - search));
 }
 
 void utilisation(int slots, int per_slot) {
@@ -148,11 +150,12 @@ void utilisation(int slots, int per_slot) {
   }
   const double span = last - first;
   std::printf("slot utilisation (%d slots, %d trials of 2 s, embedded mode):\n", slots, trials);
-  std::printf("  slots held by trials %.2f%% of %d x %.2f s (target >= 98%%); trial processes "
-              "ran %.2f%% (the rest is the agent's launch and reap)\n",
-              100 * busy / (slots * span), slots, span, 100 * trial_time / (slots * span));
-  std::printf("  reference: the ideal schedule takes %.2f s; measured %.2f s\n",
-              2.0 * per_slot, span);
+  std::printf(
+      "  slots held by trials %.2f%% of %d x %.2f s (target >= 98%%); trial processes "
+      "ran %.2f%% (the rest is the agent's launch and reap)\n",
+      100 * busy / (slots * span), slots, span, 100 * trial_time / (slots * span));
+  std::printf("  reference: the ideal schedule takes %.2f s; measured %.2f s\n", 2.0 * per_slot,
+              span);
 }
 
 void scaling(int trials) {
@@ -215,11 +218,11 @@ void scaling(int trials) {
       const double save_ms = 1e3 * seconds_since(t0);
       const std::vector<double> recent(suggest_ms.end() - std::min<std::size_t>(50, i + 1),
                                        suggest_ms.end());
-      const std::vector<double> recent_append(
-          append_us.end() - std::min<std::size_t>(50, i + 1), append_us.end());
+      const std::vector<double> recent_append(append_us.end() - std::min<std::size_t>(50, i + 1),
+                                              append_us.end());
       std::printf("  %8d %10.2fms %10.2fms %10.2fms %12.1f %10.1fus\n", i + 1,
-                  percentile(recent, 0.5), percentile(recent, 0.9), save_ms,
-                  state.size() / 1024.0, percentile(recent_append, 0.5));
+                  percentile(recent, 0.5), percentile(recent, 0.9), save_ms, state.size() / 1024.0,
+                  percentile(recent_append, 0.5));
       std::fflush(stdout);
     }
   }

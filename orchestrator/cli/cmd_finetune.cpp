@@ -43,7 +43,7 @@ bool overridden(const std::vector<std::string>& overrides, const std::string& ke
 
 // The tuned settings --hparams carries, in full-training terms.
 struct Tuned {
-  double lr = 0;               // 0: none
+  double lr = 0;                // 0: none
   std::int64_t batch_size = 0;  // sequences; 0: none
   std::string schedule;
   double warmup_fraction = -1, min_lr_fraction = -1;
@@ -72,7 +72,8 @@ Tuned from_run_config(const std::string& path) {
     throw UsageError("--hparams " + path + ": " + e.what());
   }
   if (t.lr <= 0 && t.batch_size <= 0)
-    throw UsageError("--hparams " + path + " has neither optim.lr nor train.batch_size; pass the "
+    throw UsageError("--hparams " + path +
+                     " has neither optim.lr nor train.batch_size; pass the "
                      "config `scaletune extrapolate --out` wrote, or a fit JSON");
   return t;
 }
@@ -169,8 +170,9 @@ Command add_finetune_command(CLI::App& app) {
               cfg.data.path = o->data;
             }
             if (cfg.base.path.empty())
-              throw UsageError("no base model: pass --base (e.g. the --out of `scaletune train` "
-                               "with checkpoint.safetensors: true) or set base.path");
+              throw UsageError(
+                  "no base model: pass --base (e.g. the --out of `scaletune train` "
+                  "with checkpoint.safetensors: true) or set base.path");
             if (!std::filesystem::exists(cfg.base.path))
               throw UsageError("base model " + cfg.base.path + " does not exist");
             if (cfg.data.source == "jsonl" && !std::filesystem::exists(cfg.data.path))
@@ -238,9 +240,8 @@ Command add_finetune_command(CLI::App& app) {
             if (!r.reason.empty()) s["reason"] = r.reason;
             auto metric = [&](const char* key) {
               auto it = r.metrics.find(key);
-              return it != r.metrics.end() && std::isfinite(it->second)
-                         ? nlohmann::json(it->second)
-                         : nlohmann::json(nullptr);
+              return it != r.metrics.end() && std::isfinite(it->second) ? nlohmann::json(it->second)
+                                                                        : nlohmann::json(nullptr);
             };
             for (const char* key : {"accuracy_before", "accuracy", "val_loss_before", "val_loss",
                                     "trainable_params", "trainable_fraction"})

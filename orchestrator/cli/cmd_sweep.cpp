@@ -248,8 +248,9 @@ int run_orchestrator(const Options& opts, const sweep::SweepConfig& config,
   }
   records->writer().close();
   if (end == sweep::SweepEnd::kStopped) {
-    std::fprintf(stderr, "sweep %s stopped early; continue it with: scaletune sweep --config %s "
-                         "--records %s --resume\n",
+    std::fprintf(stderr,
+                 "sweep %s stopped early; continue it with: scaletune sweep --config %s "
+                 "--records %s --resume\n",
                  config.name.c_str(), opts.config.c_str(), path.c_str());
     return kExitStopped;
   }
@@ -262,8 +263,9 @@ int run_orchestrator(const Options& opts, const sweep::SweepConfig& config,
 Command add_sweep_command(CLI::App& app) {
   auto opts = std::make_shared<Options>();
   CLI::App* sub = app.add_subcommand(
-      "sweep", "Run a CARBS sweep: suggest, run trials on the agents, record, until the budget "
-               "is spent");
+      "sweep",
+      "Run a CARBS sweep: suggest, run trials on the agents, record, until the budget "
+      "is spent");
   sub->add_option("--config", opts->config, "Sweep config (YAML) with `trainer:` and `search:`")
       ->required();
   sub->add_option("--set", opts->overrides,

@@ -104,8 +104,8 @@ Command add_train_command(CLI::App& app) {
               throw UsageError(e.what());
             }
             // Every rank of a data-parallel run shares OUT; only rank 0 writes result.json.
-            util::log_to_file(out + (rank == 0 ? "/train.log"
-                                               : "/train.rank" + std::to_string(rank) + ".log"));
+            util::log_to_file(
+                out + (rank == 0 ? "/train.log" : "/train.rank" + std::to_string(rank) + ".log"));
             spdlog::info("task {} -> {}", cfg.task(), out);
 
             trainer::TrainResult result;

@@ -62,14 +62,10 @@ int main(int argc, char** argv) {
 
   std::vector<cli::Command> commands = {
       // In the order of a user's story: --help lists them so.
-      cli::add_validate_command(app),
-      cli::add_train_command(app),
-      cli::add_sweep_command(app),
-      cli::add_status_command(app),
-      cli::add_ask_tell_command(app),
-      cli::add_fit_command(app),
-      cli::add_extrapolate_command(app),
-      cli::add_finetune_command(app),
+      cli::add_validate_command(app),    cli::add_train_command(app),
+      cli::add_sweep_command(app),       cli::add_status_command(app),
+      cli::add_ask_tell_command(app),    cli::add_fit_command(app),
+      cli::add_extrapolate_command(app), cli::add_finetune_command(app),
       cli::add_submit_command(app),
   };
 

@@ -20,8 +20,7 @@ namespace scaletune::config {
 
 // A training config of any task, bound to that task's struct.
 struct TrainConfig {
-  std::variant<trainer::SyntheticConfig, trainer::LmConfig, trainer::PpoConfig,
-               trainer::LoraConfig>
+  std::variant<trainer::SyntheticConfig, trainer::LmConfig, trainer::PpoConfig, trainer::LoraConfig>
       value;
 
   std::string task() const;

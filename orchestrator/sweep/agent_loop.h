@@ -10,7 +10,8 @@ namespace scaletune::sweep {
 
 // Says hello to the orchestrator (rank `orchestrator`), then serves it until it sends Shutdown
 // and every trial has ended. If `abort_requested` becomes true (e.g. SIGTERM), the agent shuts
-// its trials down by itself. Polls without blocking: sleeps of at most 2 ms while trials run, 20 ms when idle.
+// its trials down by itself. Polls without blocking: sleeps of at most 2 ms while trials run, 20 ms
+// when idle.
 void run_agent(Transport& transport, Agent& agent, const std::atomic<bool>& abort_requested,
                int orchestrator = 0);
 

@@ -10,8 +10,8 @@ LocalAgent::LocalAgent(AgentOptions options, std::unique_ptr<Transport> endpoint
                        const std::atomic<bool>& abort)
     : endpoint_(std::move(endpoint)) {
   Transport* t = endpoint_.get();
-  agent_ = std::make_unique<Agent>(std::move(options),
-                                   [t](const nlohmann::json& m) { t->send(0, m); });
+  agent_ =
+      std::make_unique<Agent>(std::move(options), [t](const nlohmann::json& m) { t->send(0, m); });
   thread_ = std::thread([this, &abort] {
     try {
       run_agent(*endpoint_, *agent_, abort, 0);
