@@ -1,11 +1,13 @@
 // Short real runs of the PPO trainer: CartPole learns, the same seed gives the same run, a
 // learning rate that blows up is reported as diverged, Gaussian and shared-trunk policies and
-// mazes run, and two data-parallel ranks over Gloo stay in lockstep.
+// mazes run, and two data-parallel ranks over Gloo stay in lockstep, normaliser statistics
+// included.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
 #include <thread>
+#include <vector>
 
 #include "trainer/dist/comm.h"
 #include "trainer/ppo/ppo.h"
@@ -119,6 +121,114 @@ TEST(PpoTrain, SharedTrunkMazeRunsOnBothLevelSets) {
     EXPECT_GE(r.metrics.at(key), 0.0) << key;
     EXPECT_LE(r.metrics.at(key), 1.0) << key;
   }
+}
+
+// Runs body(rank, comm) on two Gloo ranks (threads of this process meeting in a FileStore).
+template <class Body>
+void on_two_gloo_ranks(Body body) {
+  const auto store = std::filesystem::temp_directory_path() /
+                     ("ppo_dp_test_" + std::to_string(::getpid()) + "_" +
+                      ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  std::filesystem::remove(store);
+  std::thread ranks[2];
+  for (int rank = 0; rank < 2; ++rank) {
+    ranks[rank] = std::thread([&, rank] {
+      dist::DistEnv env;
+      env.rank = rank;
+      env.world_size = 2;
+      env.store_file = store.string();
+      auto comm = dist::connect(env, false, std::chrono::seconds(60));
+      body(rank, comm.get());
+    });
+  }
+  for (auto& t : ranks) t.join();
+  std::filesystem::remove(store);
+}
+
+// Row r of a (rows, dim) sample block, distinct per rank and round.
+std::vector<float> block(int rank, int round, int rows, int dim) {
+  std::vector<float> x;
+  for (int r = 0; r < rows; ++r)
+    for (int d = 0; d < dim; ++d)
+      x.push_back(static_cast<float>((d + 1) * std::sin(3.1 * rank + 1.3 * round + 0.7 * r) +
+                                     10.0 * rank - 4.0 * d));
+  return x;
+}
+
+TEST(PpoTrain, GlooRanksShareNormaliserStatisticsOfTheUnion) {
+  // Unequal parts (rank 0: 3 then 6 rows, rank 1: 5 then 2), two dims for the observations, one
+  // for the returns; two rounds, as two rollouts would.
+  const int rows[2][2] = {{3, 6}, {5, 2}};
+  RunningMeanStd obs_out[2] = {RunningMeanStd(2), RunningMeanStd(2)};
+  RunningMeanStd ret_out[2] = {RunningMeanStd(1), RunningMeanStd(1)};
+  double fresh_left[2] = {-1, -1};
+  on_two_gloo_ranks([&](int rank, dist::Communicator* comm) {
+    RunningMeanStd obs(2), ret(1);
+    RunningMeanStd obs_fresh = RunningMeanStd::Empty(2), ret_fresh = RunningMeanStd::Empty(1);
+    for (int round = 0; round < 2; ++round) {
+      const int n = rows[rank][round];
+      const std::vector<float> x = block(rank, round, n, 2), y = block(rank, round + 7, n, 1);
+      obs_fresh.update(x.data(), n);
+      ret_fresh.update(y.data(), n);
+      allreduce_running_stats(comm, {{&obs, &obs_fresh}, {&ret, &ret_fresh}});
+    }
+    obs_out[rank] = obs;
+    ret_out[rank] = ret;
+    fresh_left[rank] = obs_fresh.count + ret_fresh.count;
+  });
+  // Bit-identical on both ranks.
+  EXPECT_EQ(obs_out[0].count, obs_out[1].count);
+  EXPECT_EQ(obs_out[0].mean, obs_out[1].mean);
+  EXPECT_EQ(obs_out[0].var, obs_out[1].var);
+  EXPECT_EQ(ret_out[0].mean, ret_out[1].mean);
+  EXPECT_EQ(ret_out[0].var, ret_out[1].var);
+  EXPECT_EQ(fresh_left[0], 0.0);
+  EXPECT_EQ(fresh_left[1], 0.0);
+  // Equal to one process that saw every sample of both ranks.
+  RunningMeanStd obs_one(2), ret_one(1);
+  for (int round = 0; round < 2; ++round)
+    for (int rank = 0; rank < 2; ++rank) {
+      const int n = rows[rank][round];
+      obs_one.update(block(rank, round, n, 2).data(), n);
+      ret_one.update(block(rank, round + 7, n, 1).data(), n);
+    }
+  EXPECT_DOUBLE_EQ(obs_out[0].count, 16 + 1e-4);
+  EXPECT_DOUBLE_EQ(ret_out[0].count, 16 + 1e-4);
+  for (int d = 0; d < 2; ++d) {
+    EXPECT_NEAR(obs_out[0].mean[d], obs_one.mean[d], 1e-12 * std::abs(obs_one.mean[d]));
+    EXPECT_NEAR(obs_out[0].var[d], obs_one.var[d], 1e-12 * obs_one.var[d]);
+  }
+  EXPECT_NEAR(ret_out[0].mean[0], ret_one.mean[0], 1e-12 * std::abs(ret_one.mean[0]));
+  EXPECT_NEAR(ret_out[0].var[0], ret_one.var[0], 1e-12 * ret_one.var[0]);
+  // The ranks' samples differ a lot (rank 1 sits 10 higher), so the union is not either part.
+  EXPECT_GT(obs_one.var[0], 20.0);
+}
+
+TEST(PpoTrain, TwoRanksNormalisePendulumIdentically) {
+  PpoConfig c;
+  c.env.id = "pendulum";
+  c.total_timesteps = 2048;  // 2 updates of 2 ranks x 2 envs x 256 steps
+  c.num_envs = 2;
+  c.num_steps = 256;
+  c.num_minibatches = 4;
+  c.update_epochs = 2;
+  c.ent_coef = 0;
+  c.norm_obs = c.norm_reward = true;
+  c.eval.episodes = 2;
+  c.eval.points = 2;
+  c.log_every = 1000;
+  TrainResult results[2];
+  on_two_gloo_ranks(
+      [&](int rank, dist::Communicator* comm) { results[rank] = train_ppo(c, comm); });
+  for (const auto& r : results) {
+    ASSERT_TRUE(r.ok()) << r.reason;
+    // Every observation of both ranks (2 x (2 reset + 2 x 256 x 2 stepped)) and every return.
+    EXPECT_DOUBLE_EQ(r.metrics.at("obs_norm_count"), 2 * (2 + 1024) + 1e-4);
+    EXPECT_DOUBLE_EQ(r.metrics.at("reward_norm_count"), 2 * 1024 + 1e-4);
+  }
+  // The ranks step different environments, yet normalise with the same statistics.
+  for (const char* key : {"obs_norm_mean_l2", "obs_norm_var_sum", "reward_norm_var", "param_norm"})
+    EXPECT_EQ(results[0].metrics.at(key), results[1].metrics.at(key)) << key;
 }
 
 TEST(PpoTrain, TwoRanksOverGlooStayInLockstep) {

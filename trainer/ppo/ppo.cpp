@@ -18,6 +18,7 @@
 #include "trainer/dist/comm.h"
 #include "trainer/envs/make_env.h"
 #include "trainer/ppo/gae.h"
+#include "trainer/ppo/running_stats.h"
 
 namespace scaletune::trainer {
 namespace {
@@ -123,37 +124,6 @@ std::pair<Tensor, Tensor> log_prob_entropy(Agent& agent, const Tensor& out, cons
   const Tensor lp = (-0.5 * z * z - log_std - 0.5 * kLog2Pi).sum(-1);
   return {lp, (0.5 + 0.5 * kLog2Pi + log_std).sum(-1)};
 }
-
-// ---- normalisers (Gymnasium's NormalizeObservation / NormalizeReward) -----------------------
-
-// Running mean and variance over batches (Chan et al. parallel update), count starting at 1e-4.
-struct RunningMeanStd {
-  explicit RunningMeanStd(int dim) : mean(dim, 0.0), var(dim, 1.0) {}
-  void update(const float* x, int rows) {  // x: (rows, dim)
-    const int dim = static_cast<int>(mean.size());
-    for (int d = 0; d < dim; ++d) {
-      double m = 0, v = 0;
-      for (int r = 0; r < rows; ++r) m += x[r * dim + d];
-      m /= rows;
-      for (int r = 0; r < rows; ++r) v += (x[r * dim + d] - m) * (x[r * dim + d] - m);
-      v /= rows;
-      const double delta = m - mean[d], total = count + rows;
-      mean[d] += delta * rows / total;
-      var[d] = (var[d] * count + v * rows + delta * delta * count * rows / total) / total;
-    }
-    count += rows;
-  }
-  void normalize(float* x, int rows, double clip) const {
-    const int dim = static_cast<int>(mean.size());
-    for (int r = 0; r < rows; ++r)
-      for (int d = 0; d < dim; ++d) {
-        const double z = (x[r * dim + d] - mean[d]) / std::sqrt(var[d] + 1e-8);
-        x[r * dim + d] = static_cast<float>(std::max(-clip, std::min(clip, z)));
-      }
-  }
-  std::vector<double> mean, var;
-  double count = 1e-4;
-};
 
 // ---- the loss -------------------------------------------------------------------------------
 
@@ -262,8 +232,37 @@ void allreduce_sum(dist::Communicator* comm, const torch::Device& device,
   if (!comm || comm->size() == 1) return;
   Tensor t = torch::tensor(values, torch::kDouble).to(device);
   comm->allreduce_sum(t);
-  t = t.to(torch::kCPU);
-  for (size_t k = 0; k < values.size(); ++k) values[k] = t[static_cast<int64_t>(k)].item<double>();
+  t = t.to(torch::kCPU).contiguous();
+  std::copy(t.data_ptr<double>(), t.data_ptr<double>() + t.numel(), values.begin());
+}
+
+// allreduce_running_stats (ppo.h). A sum over a buffer in which every rank fills only its own row
+// is an exact all-gather (x + 0 == x), so every rank folds bit-identical parts in the same order.
+void sync_stats(dist::Communicator* comm, const torch::Device& device,
+                const std::vector<StatsPair>& stats) {
+  const int world = comm ? comm->size() : 1;
+  const int rank = comm ? comm->rank() : 0;
+  size_t row = 0;
+  for (const auto& s : stats) row += 1 + 2 * static_cast<size_t>(s.fresh->dim());
+  std::vector<double> all(row * static_cast<size_t>(world), 0.0);
+  size_t at = row * static_cast<size_t>(rank);
+  for (const auto& s : stats) {
+    all[at++] = s.fresh->count;
+    for (double m : s.fresh->mean) all[at++] = m;
+    for (double v : s.fresh->var) all[at++] = v;
+  }
+  allreduce_sum(comm, device, all);
+  at = 0;
+  for (int r = 0; r < world; ++r) {
+    for (const auto& s : stats) {
+      RunningMeanStd part = RunningMeanStd::Empty(s.fresh->dim());
+      part.count = all[at++];
+      for (double& m : part.mean) m = all[at++];
+      for (double& v : part.var) v = all[at++];
+      s.shared->merge(part);
+    }
+  }
+  for (const auto& s : stats) *s.fresh = RunningMeanStd::Empty(s.fresh->dim());
 }
 
 std::string human(double v) {
@@ -367,7 +366,28 @@ void run(const PpoConfig& cfg, dist::Communicator* comm, int local_rank, TrainRe
   std::vector<std::uint8_t> terms(N), truncs(N);
   std::vector<double> discounted(N, 0.0);  // reward normalisation's running return
   std::vector<float> discounted_f(N);      // the same as floats for the running variance
+  // Normalisation statistics: what this rank normalises with. Data parallel, all ranks share
+  // them: `*_shared` holds every rank's samples up to the last sync (identical on all ranks),
+  // `*_fresh` this rank's samples since; once per rollout sync_normalisers() folds all ranks'
+  // fresh parts into the shared statistics and every rank continues from those. A single process
+  // updates obs_rms / ret_rms alone, exactly as Gymnasium's wrappers do.
   RunningMeanStd obs_rms(D), ret_rms(1);
+  RunningMeanStd obs_shared(D), ret_shared(1);
+  RunningMeanStd obs_fresh = RunningMeanStd::Empty(D), ret_fresh = RunningMeanStd::Empty(1);
+  const bool share_stats = world > 1 && (cfg.norm_obs || cfg.norm_reward);
+  auto observe = [&](RunningMeanStd& current, RunningMeanStd& fresh, const float* x, int rows) {
+    current.update(x, rows);
+    if (share_stats) fresh.update(x, rows);
+  };
+  auto sync_normalisers = [&] {
+    if (!share_stats) return;
+    std::vector<StatsPair> parts;
+    if (cfg.norm_obs) parts.push_back({&obs_shared, &obs_fresh});
+    if (cfg.norm_reward) parts.push_back({&ret_shared, &ret_fresh});
+    sync_stats(comm, device, parts);
+    obs_rms = obs_shared;
+    ret_rms = ret_shared;
+  };
 
   auto buffers = [&](float* obs_out, int t) {
     envs::VecBuffers b;
@@ -388,9 +408,10 @@ void run(const PpoConfig& cfg, dist::Communicator* comm, int local_rank, TrainRe
   env->reset(envs::derive_seed(tune_seed, static_cast<uint64_t>(rank)),
              buffers(next_obs.data_ptr<float>(), 0));
   if (cfg.norm_obs) {
-    obs_rms.update(next_obs.data_ptr<float>(), N);
+    observe(obs_rms, obs_fresh, next_obs.data_ptr<float>(), N);
     obs_rms.normalize(next_obs.data_ptr<float>(), N, cfg.clip_obs);
   }
+  sync_normalisers();  // the first evaluation already normalises identically on every rank
 
   // Held-out (and tuning-seed) evaluation, summed over ranks.
   const int eval_local = share(cfg.eval.episodes, rank, world);
@@ -484,19 +505,20 @@ void run(const PpoConfig& cfg, dist::Communicator* comm, int local_rank, TrainRe
           for (int i = 0; i < N; ++i)
             discounted[i] = discounted[i] * cfg.gamma * (1.0 - terms[i]) + r[i];
           std::copy(discounted.begin(), discounted.end(), discounted_f.begin());
-          ret_rms.update(discounted_f.data(), N);
+          observe(ret_rms, ret_fresh, discounted_f.data(), N);
           const double scale = 1.0 / std::sqrt(ret_rms.var[0] + 1e-8);
           for (int i = 0; i < N; ++i)
             r[i] = static_cast<float>(
                 std::max(-cfg.clip_reward, std::min(cfg.clip_reward, r[i] * scale)));
         }
         if (cfg.norm_obs) {
-          obs_rms.update(obs_out, N);
+          observe(obs_rms, obs_fresh, obs_out, N);
           obs_rms.normalize(obs_out, N, cfg.clip_obs);
         }
       }
     }
     global_step += static_cast<double>(batch * world);
+    sync_normalisers();
 
     // 4. GAE on the CPU storage.
     {
@@ -614,6 +636,21 @@ void run(const PpoConfig& cfg, dist::Communicator* comm, int local_rank, TrainRe
   result.metrics["eval_episodes"] = static_cast<double>(cfg.eval.episodes);
   result.metrics["eval_env_steps"] = eval_steps;
   result.metrics["eval_flops"] = eval_flops;
+  if (cfg.norm_obs) {
+    // Identical on every rank of a data-parallel run (the statistics are shared).
+    double mean_sq = 0, var_sum = 0;
+    for (int d = 0; d < D; ++d) {
+      mean_sq += obs_rms.mean[d] * obs_rms.mean[d];
+      var_sum += obs_rms.var[d];
+    }
+    result.metrics["obs_norm_count"] = obs_rms.count;
+    result.metrics["obs_norm_mean_l2"] = std::sqrt(mean_sq);
+    result.metrics["obs_norm_var_sum"] = var_sum;
+  }
+  if (cfg.norm_reward) {
+    result.metrics["reward_norm_count"] = ret_rms.count;
+    result.metrics["reward_norm_var"] = ret_rms.var[0];
+  }
   {
     // Identical on every rank of a data-parallel run (the weights are), so a cheap sync check.
     torch::NoGradGuard no_grad;
@@ -624,6 +661,14 @@ void run(const PpoConfig& cfg, dist::Communicator* comm, int local_rank, TrainRe
 }
 
 }  // namespace
+
+void allreduce_running_stats(dist::Communicator* comm, const std::vector<StatsPair>& stats,
+                             int cuda_device) {
+  const torch::Device device =
+      cuda_device >= 0 ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(cuda_device))
+                       : torch::Device(torch::kCPU);
+  sync_stats(comm, device, stats);
+}
 
 PpoLossTerms ppo_loss_terms(const PpoLossInputs& in) {
   auto t = [](const std::vector<float>& v) { return torch::tensor(v, torch::kFloat); };

@@ -12,6 +12,7 @@
 #include "trainer/core/result.h"
 #include "trainer/dist/dist_env.h"
 #include "trainer/ppo/ppo_config.h"
+#include "trainer/ppo/running_stats.h"
 
 namespace scaletune::trainer {
 
@@ -50,5 +51,18 @@ struct PpoLossTerms {
   double pg_loss = 0, v_loss = 0, entropy_loss = 0, approx_kl = 0, old_approx_kl = 0, clipfrac = 0;
 };
 PpoLossTerms ppo_loss_terms(const PpoLossInputs& in);
+
+// Data-parallel normalisers (what train_ppo runs once per rollout, exposed for tests): every rank
+// passes, per statistic, the statistics all ranks share and the ones of the samples it saw since
+// the last call. Every rank's fresh part is folded into `shared` in rank order, so all ranks end
+// with bit-identical statistics equal (up to rounding) to those of the union of all ranks'
+// samples; `fresh` is emptied. One all-reduce for all pairs; collective: every rank must call it
+// with the same dims. `cuda_device` >= 0: the buffer goes through that CUDA device (NCCL).
+struct StatsPair {
+  RunningMeanStd* shared;
+  RunningMeanStd* fresh;
+};
+void allreduce_running_stats(dist::Communicator* comm, const std::vector<StatsPair>& stats,
+                             int cuda_device = -1);
 
 }  // namespace scaletune::trainer
