@@ -364,6 +364,50 @@ TEST_P(EveryEnv, SameSeedSameTrajectory) {
   }
 }
 
+TEST_P(EveryEnv, FinalObservationIsWhereTheEpisodeWouldHaveContinued) {
+  // `a` truncates at 40 steps and reports final observations; `b` is the same environment with a
+  // limit of 1000, so at a's truncation b's observation is the state a's episode ended in.
+  EnvConfig c;
+  c.id = GetParam();
+  c.max_episode_steps = 40;
+  auto a = make_vec_env(c, 6, LevelSet::kTrain);
+  c.max_episode_steps = 1000;
+  auto b = make_vec_env(c, 6, LevelSet::kTrain);
+  const int dim = a->spec().obs_dim;
+  Buffers ba(*a), bb(*b);
+  std::vector<float> final_a(ba.obs.size()), final_b(bb.obs.size());
+  VecBuffers va = ba.view(), vb = bb.view();
+  va.final_observations = final_a.data();
+  vb.final_observations = final_b.data();
+  a->reset(5, va);
+  b->reset(5, vb);
+  std::vector<bool> checked(6, false);
+  int truncations = 0;
+  for (int t = 0; t < 40; ++t) {
+    std::fill(final_a.begin(), final_a.end(), NAN);
+    for (int i = 0; i < 6; ++i) {
+      ba.discrete[i] = bb.discrete[i] = (t * 5 + i) % std::max(1, a->spec().num_actions);
+      ba.continuous[i] = bb.continuous[i] = static_cast<float>(((t + i) % 5) - 2);
+    }
+    a->step(va);
+    b->step(vb);
+    for (int i = 0; i < 6; ++i) {
+      const float* fa = final_a.data() + i * dim;
+      if (!(ba.terms[i] || ba.truncs[i])) {
+        ASSERT_TRUE(std::isnan(fa[0])) << "row " << i << " written though its episode goes on";
+        continue;
+      }
+      if (checked[i]) continue;
+      checked[i] = true;
+      const bool truncated = ba.truncs[i] && !ba.terms[i];
+      truncations += truncated;
+      const float* expect = truncated ? bb.obs.data() + i * dim : final_b.data() + i * dim;
+      for (int d = 0; d < dim; ++d) ASSERT_EQ(fa[d], expect[d]) << "env " << i << " dim " << d;
+    }
+  }
+  EXPECT_GT(truncations, 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Envs, EveryEnv, ::testing::Values("cartpole", "pendulum", "maze"));
 
 TEST(MakeEnv, UnknownIdAndBadCountAreErrors) {

@@ -104,6 +104,37 @@ TEST(PpoTrain, PendulumGaussianWithNormalisationRuns) {
   EXPECT_EQ(r.metrics.at("params_policy"), (3 * 64 + 64) + (64 * 64 + 64) + (64 + 1) + 1);
 }
 
+TEST(PpoTrain, BootstrapTruncatedAddsDiscountedValueOfTheFinalObservation) {
+  // One rank, 2 envs x 256 steps x 4 updates: each env steps 1024 times and is truncated at
+  // 200, 400, ..., 1000, so 10 truncated steps get gamma * V(final observation) added.
+  PpoConfig c;
+  c.env.id = "pendulum";
+  c.total_timesteps = 2048;
+  c.num_envs = 2;
+  c.num_steps = 256;
+  c.num_minibatches = 4;
+  c.update_epochs = 2;
+  c.ent_coef = 0;
+  c.norm_obs = c.norm_reward = true;
+  c.eval.episodes = 2;
+  c.log_every = 1000;
+  auto run = [&](bool bootstrap, double gamma) {
+    PpoConfig k = c;
+    k.bootstrap_truncated = bootstrap;
+    k.gamma = gamma;
+    const TrainResult r = train_ppo(k);
+    EXPECT_TRUE(r.ok()) << r.reason;
+    return r;
+  };
+  // gamma 0: the bonus is 0 * V, so the run is bit-identical, only 10 value forwards costlier.
+  const TrainResult off0 = run(false, 0.0), on0 = run(true, 0.0);
+  EXPECT_EQ(on0.metrics.at("param_norm"), off0.metrics.at("param_norm"));
+  const double n = off0.metrics.at("params_policy") + off0.metrics.at("params_value");
+  EXPECT_DOUBLE_EQ(on0.cost.flops - off0.cost.flops, 2.0 * n * 10);
+  // gamma 0.99: the targets change, so does the run.
+  EXPECT_NE(run(true, 0.99).metrics.at("param_norm"), run(false, 0.99).metrics.at("param_norm"));
+}
+
 TEST(PpoTrain, SharedTrunkMazeRunsOnBothLevelSets) {
   PpoConfig c;
   c.env.id = "maze";

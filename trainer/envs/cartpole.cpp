@@ -81,6 +81,7 @@ void CartPole::step(const VecBuffers& b) {
     b.truncations[i] = truncated;
     record(i, 1.0f, terminated || truncated);
     if (terminated || truncated) {
+      if (b.final_observations) write_obs(state_[i], b.final_observations + 4 * i);
       reset_one(i, b.observations + 4 * i);
     } else {
       write_obs(state_[i], b.observations + 4 * i);

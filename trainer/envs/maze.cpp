@@ -134,6 +134,8 @@ void Maze::step(const VecBuffers& b) {
     b.truncations[i] = truncated;
     record(i, reward, terminated || truncated);
     if (terminated || truncated) {
+      if (b.final_observations)
+        write_obs(i, b.final_observations + static_cast<size_t>(i) * spec_.obs_dim);
       reset_one(i, obs);
     } else {
       write_obs(i, obs);  // the caller's buffer may be a fresh row each step: write all of it

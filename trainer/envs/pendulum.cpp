@@ -73,6 +73,7 @@ void Pendulum::step(const VecBuffers& b) {
     b.truncations[i] = truncated;
     record(i, static_cast<float>(reward), truncated);
     if (truncated) {
+      if (b.final_observations) write_obs(state_[i], b.final_observations + 3 * i);
       reset_one(i, b.observations + 3 * i);
     } else {
       write_obs(state_[i], b.observations + 3 * i);

@@ -7,7 +7,9 @@
 //   step(b)         reads the actions, writes observations, rewards, terminations, truncations.
 //                   An environment whose episode ended resets itself in the same call, so the
 //                   observation written for it is the first of the next episode (Gymnasium's
-//                   vector auto-reset, as CleanRL's PPO consumes it).
+//                   vector auto-reset, as CleanRL's PPO consumes it). With final_observations
+//                   set, the last observation of that episode goes there (Gymnasium's
+//                   final_obs), e.g. to bootstrap the value of a truncated episode.
 //   Episode statistics (return, length of every finished episode) accumulate in place.
 // No heap allocation after construction; every environment owns its RNG state.
 //
@@ -42,6 +44,8 @@ struct VecBuffers {
   float* rewards = nullptr;                        // (N)                written by step
   std::uint8_t* terminations = nullptr;            // (N) 1 = terminal state reached
   std::uint8_t* truncations = nullptr;             // (N) 1 = time limit hit
+  float* final_observations = nullptr;  // (N, obs_dim) optional; written by step only for the
+                                        // environments whose episode ended, before the reset
 };
 
 // Finished episodes since the last take_stats().

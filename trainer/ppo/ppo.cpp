@@ -364,6 +364,10 @@ void run(const PpoConfig& cfg, dist::Communicator* comm, int local_rank, TrainRe
   Tensor returns = torch::zeros({T, N});
   Tensor next_done = torch::zeros({N});
   std::vector<std::uint8_t> terms(N), truncs(N);
+  Tensor final_obs = torch::zeros({N, D});  // bootstrap_truncated: last observation of an episode
+  std::vector<int64_t> truncated_rows;
+  truncated_rows.reserve(static_cast<size_t>(N));
+  double bootstrapped = 0;  // truncated steps bootstrapped since the last curve point (this rank)
   std::vector<double> discounted(N, 0.0);  // reward normalisation's running return
   std::vector<float> discounted_f(N);      // the same as floats for the running variance
   // Normalisation statistics: what this rank normalises with. Data parallel, all ranks share
@@ -400,6 +404,7 @@ void run(const PpoConfig& cfg, dist::Communicator* comm, int local_rank, TrainRe
     b.rewards = rewards[t].data_ptr<float>();
     b.terminations = terms.data();
     b.truncations = truncs.data();
+    if (cfg.bootstrap_truncated) b.final_observations = final_obs.data_ptr<float>();
     return b;
   };
   const std::uint64_t tune_seed = static_cast<std::uint64_t>(cfg.seed);
@@ -435,9 +440,11 @@ void run(const PpoConfig& cfg, dist::Communicator* comm, int local_rank, TrainRe
   double lr_now = cfg.learning_rate;
   auto add_point = [&](int64_t update, bool with_eval) {
     envs::EpisodeStats s = env->take_stats();
-    std::vector<double> v{s.return_sum, static_cast<double>(s.episodes)};
+    std::vector<double> v{s.return_sum, static_cast<double>(s.episodes), bootstrapped};
     allreduce_sum(comm, device, v);
     train_episodes += v[1];
+    flops += 2.0 * static_cast<double>(n_params.total()) * v[2];  // bootstrap values
+    bootstrapped = 0;
     CurvePoint p;
     p.step = update;
     p.tokens = global_step;
@@ -514,6 +521,23 @@ void run(const PpoConfig& cfg, dist::Communicator* comm, int local_rank, TrainRe
         if (cfg.norm_obs) {
           observe(obs_rms, obs_fresh, obs_out, N);
           obs_rms.normalize(obs_out, N, cfg.clip_obs);
+        }
+        if (cfg.bootstrap_truncated) {
+          // A time limit is not the end of the task (Pardo et al. 2018, "Time Limits in RL"):
+          // r += gamma V(s_final), as SB3 does; the done flag still cuts GAE at the boundary.
+          truncated_rows.clear();
+          for (int i = 0; i < N; ++i)
+            if (truncs[i] && !terms[i]) truncated_rows.push_back(i);
+          if (!truncated_rows.empty()) {
+            const int k = static_cast<int>(truncated_rows.size());
+            Tensor f = final_obs.index_select(0, torch::tensor(truncated_rows)).contiguous();
+            if (cfg.norm_obs) obs_rms.normalize(f.data_ptr<float>(), k, cfg.clip_obs);
+            const Tensor v = agent->value(f.to(device)).to(torch::kCPU).contiguous();
+            float* r = rewards[t].data_ptr<float>();
+            for (int j = 0; j < k; ++j)
+              r[truncated_rows[j]] += static_cast<float>(cfg.gamma * v.data_ptr<float>()[j]);
+            bootstrapped += k;
+          }
         }
       }
     }

@@ -82,6 +82,9 @@ struct PpoConfig {
   bool norm_reward = false;   // scale rewards by the std of the discounted return
   double clip_obs = 10.0;     // clip normalised observations to +-clip_obs
   double clip_reward = 10.0;  // clip normalised rewards to +-clip_reward
+  // A truncated (not terminated) step's reward gains gamma * V(final observation), so the value
+  // target goes on past the time limit. false: CleanRL's handling (truncation ends the return).
+  bool bootstrap_truncated = false;
 
   template <class V>
   void visit(V& v) {
@@ -116,6 +119,8 @@ struct PpoConfig {
     v.field("norm_reward", norm_reward, "Scale rewards by the running std of the return.");
     v.field("clip_obs", clip_obs, "Clip normalised observations to +-this.").above(0.0);
     v.field("clip_reward", clip_reward, "Clip normalised rewards to +-this.").above(0.0);
+    v.field("bootstrap_truncated", bootstrap_truncated,
+            "Bootstrap truncated episodes with gamma * V(final observation) (CleanRL: false).");
   }
 
   // (env.validate runs too: the binder checks nested structs itself.)
