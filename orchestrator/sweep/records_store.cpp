@@ -27,6 +27,8 @@ TrialRow to_row(const store::TrialRecord& r) {
   row.host = r.host;
   row.start_unix = r.start_time;
   row.end_unix = r.end_time;
+  row.slots = r.slots;
+  row.dir = r.trial_dir;
   row.log_path = r.log_path;
   row.metrics = r.metrics;
   return row;
@@ -51,6 +53,8 @@ store::TrialRecord to_record(const TrialRow& row) {
   r.end_time = row.end_unix;
   r.host = row.host;
   r.devices = row.devices;
+  r.slots = row.slots;
+  r.trial_dir = row.dir;
   r.log_path = row.log_path;
   r.suggestion_id = row.suggestion_id;
   r.metrics = row.metrics;
@@ -65,10 +69,12 @@ store::SweepMeta sweep_meta(const SweepConfig& config, const std::string& config
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   m.search_space_json = config::to_json(config.search.search).dump();
   m.direction = config.search.direction;
-  // The trainers' default objective: val_loss for lm and synthetic, `objective` for command.
-  m.objective = !config.objective.empty()                            ? config.objective
-                : config.trainer == "lm" || config.trainer == "synthetic" ? "val_loss"
-                                                                          : "objective";
+  // The trainers' default objective: val_loss for lm, lora and synthetic, `objective` otherwise.
+  m.objective =
+      !config.objective.empty() ? config.objective
+      : config.trainer == "lm" || config.trainer == "lora" || config.trainer == "synthetic"
+          ? "val_loss"
+          : "objective";
   m.cost_metric = config.cost_metric();
   for (const auto& [name, spec] : config.search.search) m.params.push_back(name);
   return m;

@@ -1,4 +1,8 @@
 // Loading a sweep config: every check that can run before anything starts (sweep_config.h).
+#include <filesystem>
+#include <map>
+#include <vector>
+
 #include "orchestrator/config/kinds.h"
 #include "orchestrator/sweep/sweep_plan.h"
 
@@ -11,10 +15,30 @@ ParamValues centers(const search::SearchConfig& s) {
   return p;
 }
 
+// Trials run in their own directories, so a relative file path in `train:` (a base model, a data
+// file) is made absolute against the directory the sweep starts in, which is what the user meant.
+void absolutize_paths(const std::string& trainer, YAML::Node train) {
+  static const std::map<std::string, std::vector<std::string>> kPathKeys = {
+      {"lm", {"data.path", "data.val_path", "data.bpe_dir"}},
+      {"lora", {"base.path", "base.bpe_dir", "data.path", "data.val_path", "lora.load"}}};
+  const auto keys = kPathKeys.find(trainer);
+  if (keys == kPathKeys.end() || !train.IsMap()) return;
+  for (const std::string& key : keys->second) {
+    const std::size_t dot = key.find('.');
+    const std::string section = key.substr(0, dot), leaf = key.substr(dot + 1);
+    if (!train[section] || !train[section].IsMap()) continue;
+    YAML::Node s = train[section];
+    if (!s[leaf] || !s[leaf].IsScalar() || s[leaf].Scalar().empty()) continue;
+    const std::filesystem::path path(s[leaf].Scalar());
+    if (path.is_relative()) s[leaf] = std::filesystem::absolute(path).lexically_normal().string();
+  }
+}
+
 }  // namespace
 
 SweepConfig load_sweep_config(const config::Document& doc) {
   SweepConfig c = config::bind<SweepConfig>(doc);
+  absolutize_paths(c.trainer, c.train);
   std::vector<config::Problem> problems;
   auto problem = [&](const std::string& path, const std::string& message) {
     const YAML::Node& root = doc.root();

@@ -130,7 +130,7 @@ struct ScalingHookConfig {
 // (search::SearchConfig), read at the top level like in an ask-tell config.
 struct SweepConfig {
   std::string name = "sweep";
-  std::string trainer;     // lm | ppo | synthetic | command
+  std::string trainer;     // lm | ppo | lora | synthetic | command
   YAML::Node train;        // base config of every trial (its `task:` comes from `trainer`)
   std::string objective;   // metric to optimise; "" = the trainer's default (objective)
   std::string cost = "auto";  // cost metric per trial: flops, flops_6n, tokens, device_seconds,
@@ -150,7 +150,7 @@ struct SweepConfig {
         .nonempty();
     v.field("trainer", trainer, "What every trial runs.")
         .required()
-        .one_of({"lm", "ppo", "synthetic", "command"});
+        .one_of({"lm", "ppo", "lora", "synthetic", "command"});
     v.field("train", train, "Base training config of every trial; searched keys are set in it.");
     v.field("objective", objective,
             "Metric to optimise (default: the trainer's objective, e.g. val_loss).");
