@@ -60,7 +60,8 @@ class DefinitiveError : public StoreError {
 
 // ---- columns ----
 
-std::vector<Column> trial_columns(const SweepMeta& meta) {
+// The trials columns of a schema version (docs/records.md, "Schema history").
+std::vector<Column> trial_columns(const SweepMeta& meta, int version) {
   std::vector<Column> c = {
       {"seq", ColumnType::kInt64},
       {"trial_id", ColumnType::kInt64},
@@ -82,6 +83,10 @@ std::vector<Column> trial_columns(const SweepMeta& meta) {
       {"log_path", ColumnType::kString},
       {"suggestion_id", ColumnType::kString},
   };
+  if (version >= 2) {
+    c.push_back({"slots", ColumnType::kString});
+    c.push_back({"trial_dir", ColumnType::kString});
+  }
   for (const auto& p : meta.params) c.push_back({kParamPrefix + p, ColumnType::kFloat64});
   for (const auto& m : meta.metrics) c.push_back({kMetricPrefix + m, ColumnType::kFloat64});
   c.push_back({kOtherMetrics, ColumnType::kString});
@@ -112,6 +117,24 @@ std::string no_nul(const std::string& s) {
     } else {
       out += c;
     }
+  }
+  return out;
+}
+
+// The `slots` column: the ranks' "host/device" names joined by commas (names have none).
+std::string join_slots(const std::vector<std::string>& slots) {
+  std::string out;
+  for (const auto& s : slots) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+std::vector<std::string> split_slots(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    out.push_back(text.substr(start, comma - start));
+    start = comma + 1;
   }
   return out;
 }
@@ -380,6 +403,7 @@ struct TrialIndex {
   int trial_id, attempt, status, failure_kind, reason, objective, cost, flops, flops_6n, tokens,
       device_seconds, wall_seconds, start_time, end_time, host, devices, log_path, suggestion_id,
       other_metrics;
+  int slots, trial_dir;  // -1 in files of schema version 1
   std::vector<int> params, metrics;
 
   TrialIndex(const Rows& r, const SweepMeta& meta)
@@ -401,7 +425,9 @@ struct TrialIndex {
         devices(r.find("devices")),
         log_path(r.find("log_path")),
         suggestion_id(r.find("suggestion_id")),
-        other_metrics(r.find(kOtherMetrics)) {
+        other_metrics(r.find(kOtherMetrics)),
+        slots(r.find("slots")),
+        trial_dir(r.find("trial_dir")) {
     for (const auto& p : meta.params) params.push_back(r.find(kParamPrefix + p));
     for (const auto& m : meta.metrics) metrics.push_back(r.find(kMetricPrefix + m));
   }
@@ -452,6 +478,8 @@ std::vector<TrialRecord> decode_trials(const Rows& rows, const SweepMeta& meta,
     t.devices = static_cast<int>(rows.get_int(i, ix.devices));
     t.log_path = rows.get_string(i, ix.log_path);
     t.suggestion_id = rows.get_string(i, ix.suggestion_id);
+    if (ix.slots >= 0) t.slots = split_slots(rows.get_string(i, ix.slots));
+    if (ix.trial_dir >= 0) t.trial_dir = rows.get_string(i, ix.trial_dir);
     for (std::size_t p = 0; p < meta.params.size(); ++p) {
       const double v = rows.get_double(i, ix.params[p]);
       if (!std::isnan(v)) t.params[meta.params[p]] = v;
@@ -538,7 +566,7 @@ Records read_once(const std::string& path, const LoadOptions& options) {
   r.meta = read_meta(file.get(), what);
   {
     Table trials = Table::open(file.get(), "trials", what);
-    Rows rows(trial_columns(r.meta));
+    Rows rows(trial_columns(r.meta, r.schema_version));
     read_committed(trials, rows, what);
     r.trials = decode_trials(rows, r.meta, what);
   }
@@ -655,6 +683,7 @@ struct RecordsWriter::Impl {
   std::string what;
   SweepMeta meta;
   WriterOptions options;
+  int version;  // the file's schema version: the layout of the rows appended
   WriterLock lock;
   h5::Id file;
   std::optional<Table> trials;
@@ -665,13 +694,14 @@ struct RecordsWriter::Impl {
   std::set<std::string> params;
   std::set<std::string> declared_metrics;
 
-  Impl(std::string p, SweepMeta m, WriterOptions o, WriterLock l)
+  Impl(std::string p, SweepMeta m, WriterOptions o, int v, WriterLock l)
       : path(std::move(p)),
         what(file_what(path)),
         meta(std::move(m)),
         options(o),
+        version(v),
         lock(std::move(l)),
-        trial_layout(trial_columns(meta)),
+        trial_layout(trial_columns(meta, version)),
         params(meta.params.begin(), meta.params.end()),
         declared_metrics(meta.metrics.begin(), meta.metrics.end()) {}
 
@@ -743,6 +773,12 @@ RecordsWriter RecordsWriter::create(const std::string& path, const SweepMeta& me
         std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   }
   validate_meta(meta, what);
+  if (options.schema_version < kOldestSchemaVersion || options.schema_version > kSchemaVersion) {
+    throw StoreError(what + ": cannot write schema version " +
+                     std::to_string(options.schema_version) + " (this build writes " +
+                     std::to_string(kOldestSchemaVersion) + " to " +
+                     std::to_string(kSchemaVersion) + ")");
+  }
   const auto parent = fs::path(path).parent_path();
   std::error_code ec;
   if (!parent.empty()) fs::create_directories(parent, ec);
@@ -768,7 +804,7 @@ RecordsWriter RecordsWriter::create(const std::string& path, const SweepMeta& me
                              what + ": cannot create '" + tmp + "'"));
     h5::Id root(h5::check_id(H5Gopen2(file.get(), "/", H5P_DEFAULT), what));
     h5::write_attribute(root.get(), "format", std::string(kFormatName), what);
-    h5::write_attribute(root.get(), "schema_version", std::int64_t{kSchemaVersion}, what);
+    h5::write_attribute(root.get(), "schema_version", std::int64_t{options.schema_version}, what);
     h5::write_attribute(root.get(), "scaletune_version", meta.scaletune_version, what);
     h5::write_attribute(root.get(), "created", meta.created, what);
     h5::write_attribute(root.get(), "direction", meta.direction, what);
@@ -784,7 +820,7 @@ RecordsWriter RecordsWriter::create(const std::string& path, const SweepMeta& me
                                what);
     }
     {
-      Rows trials(trial_columns(meta));
+      Rows trials(trial_columns(meta, options.schema_version));
       Table::create(file.get(), "trials", trials, kTrialChunkRows, what);
       Rows curves(curve_columns());
       Table::create(file.get(), "curves", curves, kCurveChunkRows, what);
@@ -809,7 +845,7 @@ RecordsWriter RecordsWriter::create(const std::string& path, const SweepMeta& me
   fs::rename(tmp, path, ec);
   if (ec) throw StoreError(what + ": cannot rename '" + tmp + "' into place: " + ec.message());
 
-  auto impl = std::make_unique<Impl>(path, meta, options, std::move(lock));
+  auto impl = std::make_unique<Impl>(path, meta, options, options.schema_version, std::move(lock));
   impl->file = open_file(path, H5F_ACC_RDWR);
   impl->open_tables();
   return RecordsWriter(std::move(impl));
@@ -821,12 +857,14 @@ RecordsWriter::Resumed RecordsWriter::open_existing(const std::string& path,
   const std::string what = file_what(path);
   WriterLock lock(path);
   Records records = load(path);
-  if (records.schema_version != kSchemaVersion) {
+  // load() refused newer versions; an older file keeps its layout (its readers still work).
+  if (records.schema_version < kOldestSchemaVersion) {
     throw StoreError(what + " has schema version " + std::to_string(records.schema_version) +
-                     "; this build appends only to version " + std::to_string(kSchemaVersion) +
-                     " files: start a new records file");
+                     "; this build appends to versions " + std::to_string(kOldestSchemaVersion) +
+                     " to " + std::to_string(kSchemaVersion) + ": start a new records file");
   }
-  auto impl = std::make_unique<Impl>(path, records.meta, options, std::move(lock));
+  auto impl =
+      std::make_unique<Impl>(path, records.meta, options, records.schema_version, std::move(lock));
   impl->file = open_file(path, H5F_ACC_RDWR);
   impl->open_tables();
   // Drop what a writer killed mid-append left past the committed rows, and texts whose first
@@ -884,6 +922,8 @@ void RecordsWriter::append_trial(const TrialRecord& t) {
   rows.set(0, ix.devices, std::int64_t{t.devices});
   rows.set(0, ix.log_path, no_nul(t.log_path));
   rows.set(0, ix.suggestion_id, no_nul(t.suggestion_id));
+  if (ix.slots >= 0) rows.set(0, ix.slots, no_nul(join_slots(t.slots)));
+  if (ix.trial_dir >= 0) rows.set(0, ix.trial_dir, no_nul(t.trial_dir));
   for (std::size_t p = 0; p < im.meta.params.size(); ++p) {
     auto it = t.params.find(im.meta.params[p]);
     if (it != t.params.end()) rows.set(0, ix.params[p], it->second);

@@ -27,8 +27,10 @@
 namespace scaletune::store {
 
 // Version of the file layout written by this build. A reader accepts files with a schema version
-// up to this one and refuses newer ones (docs/records.md lists what each version added).
-inline constexpr int kSchemaVersion = 1;
+// up to this one and refuses newer ones (docs/records.md lists what each version added). A
+// writer appending to an older file keeps that file's layout (columns it lacks are not written).
+inline constexpr int kSchemaVersion = 2;
+inline constexpr int kOldestSchemaVersion = 1;
 // Value of the root attribute `format`, which tells our files apart from other HDF5 files.
 inline constexpr const char* kFormatName = "scaletune-records";
 
@@ -86,6 +88,8 @@ struct TrialRecord {
   double end_time = kNaN;    // unix seconds; NaN while running
   std::string host;
   int devices = 0;
+  std::vector<std::string> slots;  // "host/device" of each rank, rank 0 first (schema >= 2)
+  std::string trial_dir;           // the trial's working directory (schema >= 2)
   std::string log_path;
   std::string suggestion_id;  // the searcher's id for the suggestion this trial evaluates
   // Every metric the trial reported. Declared metrics (SweepMeta::metrics) get a column; the
@@ -137,6 +141,10 @@ struct WriterOptions {
   // Also fsync after every call, so records survive a power loss or kernel crash, not just the
   // writer's death. Costs a disk round trip per call (milliseconds on disks, more on NFS).
   bool fsync = false;
+  // The layout `create` writes (kOldestSchemaVersion..kSchemaVersion): an older one for readers
+  // that are not upgraded yet; its rows lack the newer columns. open_existing ignores it and keeps
+  // the file's own version.
+  int schema_version = kSchemaVersion;
 };
 
 // The single writer of a records file. Holds an exclusive lock (`PATH.lock`, released when the

@@ -66,6 +66,8 @@ print(json.dumps({
     'reason': [text(s) for s in rows['reason']],
     'other_metrics': [json.loads(text(s)) for s in rows['other_metrics_json']],
     'val_loss': [num(x) for x in rows['metric.val_loss']],
+    'slots': [text(s) for s in rows['slots']],
+    'trial_dir': [text(s) for s in rows['trial_dir']],
     'curve_step': [int(x) for x in trial3['step']],
     'curve_train_loss': [num(x) for x in trial3['train_loss']],
     'search_state': bytes(slot[:]).decode(),
@@ -106,6 +108,10 @@ TEST(RecordsInterop, H5pyReadsTrialsCurveAndText) {
     const auto val_loss =
         written[i].metrics.count("val_loss") ? written[i].metrics.at("val_loss") : kNaN;
     EXPECT_TRUE(test::same(or_nan(j["val_loss"][i]), val_loss));
+    std::string slots;
+    for (const auto& x : written[i].slots) slots += (slots.empty() ? "" : ",") + x;
+    EXPECT_EQ(j["slots"][i], slots);  // docs/records.md: comma-joined, rank 0 first
+    EXPECT_EQ(j["trial_dir"][i], written[i].trial_dir);
     if (written[i].metrics.count("tokens_per_second")) {
       EXPECT_EQ(j["other_metrics"][i]["tokens_per_second"].get<double>(),
                 written[i].metrics.at("tokens_per_second"));

@@ -41,6 +41,8 @@ void expect_same_trial(const TrialRecord& a, const TrialRecord& b) {
   EXPECT_TRUE(same(a.end_time, b.end_time));
   EXPECT_EQ(a.host, b.host);
   EXPECT_EQ(a.devices, b.devices);
+  EXPECT_EQ(a.slots, b.slots);
+  EXPECT_EQ(a.trial_dir, b.trial_dir);
   EXPECT_EQ(a.log_path, b.log_path);
   EXPECT_EQ(a.suggestion_id, b.suggestion_id);
   ASSERT_EQ(a.metrics.size(), b.metrics.size());
@@ -255,6 +257,54 @@ TEST(Records, ReopenForAppendKeepsEverything) {
   for (int i = 0; i < 9; ++i) expect_same_trial(r.trials[i], sample_trial(i));
   EXPECT_EQ(r.curves.size(), 5u);
   EXPECT_EQ(r.text("search_state"), "after 9");
+}
+
+// Files of schema version 1 (no `slots` / `trial_dir` columns) stay readable, and a resumed sweep
+// keeps appending version-1 rows to them, so the readers that made them still work.
+TEST(Records, SchemaVersionOneFilesAreReadAndAppendedInTheirOwnLayout) {
+  const auto path = fresh_file("schema1");
+  WriterOptions v1;
+  v1.schema_version = 1;
+  {
+    auto w = RecordsWriter::create(path, sample_meta(), v1);
+    for (int i = 0; i < 3; ++i) w.append_trial(sample_trial(i));
+  }
+  auto without_new_columns = [](TrialRecord t) {
+    t.slots.clear();
+    t.trial_dir.clear();
+    return t;
+  };
+  {
+    const auto r = load(path);
+    EXPECT_EQ(r.schema_version, 1);
+    ASSERT_EQ(r.trials.size(), 3u);
+    for (int i = 0; i < 3; ++i)
+      expect_same_trial(r.trials[i], without_new_columns(sample_trial(i)));
+  }
+  {
+    auto resumed = RecordsWriter::open_existing(path);  // default options ask for the newest
+    EXPECT_EQ(resumed.records.schema_version, 1);
+    for (int i = 3; i < 6; ++i) resumed.writer.append_trial(sample_trial(i));
+  }
+  const auto r = load(path);
+  EXPECT_EQ(r.schema_version, 1);
+  ASSERT_EQ(r.trials.size(), 6u);
+  for (int i = 0; i < 6; ++i) expect_same_trial(r.trials[i], without_new_columns(sample_trial(i)));
+
+  // The current version has the columns; a version this build cannot write is refused.
+  EXPECT_EQ(kSchemaVersion, 2);
+  const auto v2 = fresh_file("schema2");
+  { RecordsWriter::create(v2, sample_meta()).append_trial(sample_trial(1)); }
+  const auto r2 = load(v2);
+  EXPECT_EQ(r2.schema_version, 2);
+  ASSERT_EQ(r2.trials.size(), 1u);
+  EXPECT_EQ(r2.trials[0].slots, (std::vector<std::string>{"node-1/cuda:0", "node-1/cuda:1"}));
+  EXPECT_EQ(r2.trials[0].trial_dir, "trials/0");
+  WriterOptions bad;
+  bad.schema_version = kSchemaVersion + 1;
+  const std::string e =
+      error_of([&] { RecordsWriter::create(fresh_file("schema3"), sample_meta(), bad); });
+  EXPECT_NE(e.find("cannot write schema version 3"), std::string::npos) << e;
 }
 
 TEST(Records, WriterRefusesExistingFileUnknownParameterAndSecondWriter) {

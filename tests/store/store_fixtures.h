@@ -55,6 +55,8 @@ inline TrialRecord sample_trial(std::int64_t i, int n_params = 3) {
   t.end_time = final_row ? 1764633700.0 + i : kNaN;
   t.host = "node-" + std::to_string(i % 4);
   t.devices = 1 + static_cast<int>(i % 2);
+  for (int d = 0; d < t.devices; ++d) t.slots.push_back(t.host + "/cuda:" + std::to_string(d));
+  t.trial_dir = "trials/" + std::to_string(t.trial_id);
   t.log_path = "trials/" + std::to_string(t.trial_id) + "/log.txt";
   t.suggestion_id = "s" + std::to_string(t.trial_id);
   if (final_row) {
