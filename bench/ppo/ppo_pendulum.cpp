@@ -1,10 +1,12 @@
 // PPO on Pendulum-v1 with CleanRL's ppo_continuous_action.py settings, next to CleanRL's own
-// published Pendulum-v1 figure; optionally also the RL Zoo-style settings of
-// configs/ppo_pendulum.yaml next to RL Zoo's published PPO agent.
+// published Pendulum-v1 figure. Variants: `cleanrl` (those settings), `bootstrap` (the same with
+// bootstrap_truncated: the 200-step time limit bootstrapped instead of ending the return), `zoo`
+// (the RL Zoo-style settings of configs/ppo_pendulum.yaml, at most 300k steps, next to RL Zoo's
+// published PPO agent).
 //
-//   build/bench/ppo_pendulum                 1 seed x 1M steps, CleanRL settings (a few minutes)
-//   build/bench/ppo_pendulum --full          seeds 1-3 x 1M steps, CleanRL settings, + RL Zoo
-//   build/bench/ppo_pendulum --seeds 5 --steps 500000 --zoo
+//   build/bench/ppo_pendulum                  cleanrl, 1 seed x 1M steps (a few minutes)
+//   build/bench/ppo_pendulum --full           cleanrl, bootstrap and zoo, seeds 1-3
+//   build/bench/ppo_pendulum --seeds 5 --steps 500000 --variants cleanrl,bootstrap
 //
 // Per seed: the training return (mean return of the training episodes that finished in the last
 // ~10k steps, stochastic policy, raw rewards: what CleanRL logs as charts/episodic_return) and the
@@ -67,6 +69,13 @@ trainer::PpoConfig cleanrl_config(int seed, double steps) {
   return c;
 }
 
+// CleanRL's settings with the time limit bootstrapped.
+trainer::PpoConfig bootstrap_config(int seed, double steps) {
+  trainer::PpoConfig c = cleanrl_config(seed, steps);
+  c.bootstrap_truncated = true;
+  return c;
+}
+
 // configs/ppo_pendulum.yaml (RL Zoo-style).
 trainer::PpoConfig zoo_config(int seed, double steps) {
   trainer::PpoConfig c = cleanrl_config(seed, steps);
@@ -124,37 +133,50 @@ void run_seeds(const char* title, trainer::PpoConfig (*make)(int, double), int s
 int main(int argc, char** argv) {
   int seeds = 1;
   double steps = 1e6;
-  bool zoo = false;
+  std::string variants = "cleanrl";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--full") {
       seeds = 3;
-      zoo = true;
-    } else if (a == "--zoo") {
-      zoo = true;
+      variants = "cleanrl,bootstrap,zoo";
+    } else if (a == "--variants" && i + 1 < argc) {
+      variants = argv[++i];
     } else if (a == "--seeds" && i + 1 < argc) {
       seeds = std::atoi(argv[++i]);
     } else if (a == "--steps" && i + 1 < argc) {
       steps = std::atof(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: %s [--full] [--zoo] [--seeds N] [--steps S]\n", argv[0]);
+      std::fprintf(
+          stderr, "usage: %s [--full] [--seeds N] [--steps S] [--variants cleanrl,bootstrap,zoo]\n",
+          argv[0]);
       return 2;
     }
   }
-  if (seeds < 1 || !(steps >= 2048)) {
-    std::fprintf(stderr, "--seeds must be >= 1 and --steps >= 2048\n");
+  const auto wants = [&](const char* v) {
+    return ("," + variants + ",").find(std::string(",") + v + ",") != std::string::npos;
+  };
+  if (seeds < 1 || !(steps >= 2048) || !(wants("cleanrl") || wants("bootstrap") || wants("zoo"))) {
+    std::fprintf(stderr,
+                 "--seeds must be >= 1, --steps >= 2048, --variants of cleanrl, bootstrap, zoo\n");
     return 2;
   }
   spdlog::set_level(spdlog::level::warn);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as they are measured
 
-  run_seeds("CleanRL ppo_continuous_action defaults", cleanrl_config, seeds, steps,
-            kCleanRlPendulum8MMean, kCleanRlPendulum8MStd,
-            "CleanRL published (8M steps, 10 seeds)");
-  std::printf("CleanRL's RPO on the same table: %.2f +- %.2f (8M steps, 10 seeds)\n",
-              kCleanRlRpoPendulum8MMean, kCleanRlRpoPendulum8MStd);
-  if (zoo) {
+  if (wants("cleanrl")) {
+    run_seeds("CleanRL ppo_continuous_action defaults", cleanrl_config, seeds, steps,
+              kCleanRlPendulum8MMean, kCleanRlPendulum8MStd,
+              "CleanRL published (8M steps, 10 seeds)");
+    std::printf("CleanRL's RPO on the same table: %.2f +- %.2f (8M steps, 10 seeds)\n\n",
+                kCleanRlRpoPendulum8MMean, kCleanRlRpoPendulum8MStd);
+  }
+  if (wants("bootstrap")) {
+    run_seeds("CleanRL defaults + bootstrap_truncated", bootstrap_config, seeds, steps,
+              kCleanRlPendulum8MMean, kCleanRlPendulum8MStd,
+              "CleanRL published, no bootstrap (8M steps, 10 seeds)");
     std::printf("\n");
+  }
+  if (wants("zoo")) {
     run_seeds("RL Zoo-style configs/ppo_pendulum.yaml", zoo_config, seeds, std::min(steps, 300e3),
               kRlZooPendulumMean, kRlZooPendulumStd, "RL Zoo sb3/ppo-Pendulum-v1 (100k steps)");
   }
