@@ -1,6 +1,7 @@
 // The real program: `scaletune train` with task lm writes result.json; two ranks over c10d Gloo
 // (a FileStore rendezvous) end where one rank with the same global batch ends, with identical
-// replicas; SIGTERM checkpoints and exits 4, and --resume finishes bit-for-bit.
+// replicas, and the gradient all-reduce overlapped with backward gives the same bits as the one
+// after backward; SIGTERM checkpoints and exits 4, and --resume finishes bit-for-bit.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
@@ -59,16 +60,35 @@ TEST(LmCli, BadConfigIsExitCodeTwo) {
   EXPECT_NE(r.err.find("divisible by model.n_head"), std::string::npos) << r.err;
 }
 
+// Runs two ranks (one thread each) meeting at a FileStore in `out`; returns the exit code.
+test::CommandResult run_two_ranks(const std::string& out, const std::string& extra) {
+  const std::string env = "WORLD_SIZE=2 SCALETUNE_STORE_FILE=" + out + "/store OMP_NUM_THREADS=1 ";
+  return run_command("sh -c '" + env + "RANK=0 " + train_command(out, extra) + " & p=$!; " + env +
+                     "RANK=1 " + train_command(out, extra) +
+                     "; e1=$?; wait $p; e0=$?; exit $((e0 * 16 + e1))'");
+}
+
+double max_abs_diff(const std::map<std::string, FloatTensor>& a,
+                    const std::map<std::string, FloatTensor>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (const auto& [name, t] : a) {
+    EXPECT_EQ(b.at(name).values.size(), t.values.size()) << name;
+    for (std::size_t i = 0; i < t.values.size() && i < b.at(name).values.size(); ++i)
+      worst = std::max(worst, static_cast<double>(std::fabs(t.values[i] - b.at(name).values[i])));
+  }
+  return worst;
+}
+
+// Gradient accumulation (2 micro-batches per rank, 4 on one rank) and 0.01 MB buckets (one per
+// parameter), so gradients are all-reduced bucket by bucket during the last backward.
 TEST(LmCli, TwoGlooRanksMatchOneRankWithTheSameGlobalBatch) {
   const std::string one = temp_dir("lm_cli_one"), two = temp_dir("lm_cli_two");
-  const std::string shorter = "--set train.tokens=1.6e4 --set train.batch_size=8";
+  const std::string shorter =
+      "--set train.tokens=1.6e4 --set train.batch_size=8 --set train.micro_batch=2 "
+      "--set dist.bucket_mb=0.01";
   ASSERT_EQ(run_command(train_command(one, shorter)).exit_code, 0);
-  const std::string store = two + "/store";
-  const std::string env = "WORLD_SIZE=2 SCALETUNE_STORE_FILE=" + store + " OMP_NUM_THREADS=1 ";
-  const std::string both = "sh -c '" + env + "RANK=0 " + train_command(two, shorter) + " & p=$!; " +
-                           env + "RANK=1 " + train_command(two, shorter) +
-                           "; e1=$?; wait $p; e0=$?; exit $((e0 * 16 + e1))'";
-  const auto r = run_command(both);
+  const auto r = run_two_ranks(two, shorter);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = read_json(two + "/result.json");
   EXPECT_EQ(j["status"], "ok");
@@ -76,18 +96,22 @@ TEST(LmCli, TwoGlooRanksMatchOneRankWithTheSameGlobalBatch) {
   EXPECT_EQ(j["info"]["backend"], "gloo");
   EXPECT_EQ(j["metrics"]["replica_max_abs_diff"].get<double>(), 0.0);  // identical replicas
   EXPECT_TRUE(std::filesystem::exists(two + "/train.rank1.log"));
+  const std::string log = test::read_file(two + "/train.log");
+  EXPECT_NE(log.find("overlapped with backward"), std::string::npos) << log;
   const auto a = read_safetensors(one + "/model.safetensors");
   const auto b = read_safetensors(two + "/model.safetensors");
-  ASSERT_EQ(a.size(), b.size());
-  double worst = 0;
-  for (const auto& [name, t] : a) {
-    ASSERT_EQ(b.at(name).values.size(), t.values.size());
-    for (std::size_t i = 0; i < t.values.size(); ++i)
-      worst = std::max(worst, static_cast<double>(std::fabs(t.values[i] - b.at(name).values[i])));
-  }
-  EXPECT_LT(worst, 2e-5);  // same math, different summation order
+  EXPECT_LT(max_abs_diff(a, b), 2e-5);  // same math, different summation order
   const double loss1 = read_json(one + "/result.json")["metrics"]["val_loss"];
   EXPECT_NEAR(j["metrics"]["val_loss"].get<double>(), loss1, 1e-4);
+
+  // The fallback (every bucket after backward) runs the same collectives: the same bits.
+  const std::string off = temp_dir("lm_cli_two_off");
+  const auto r_off = run_two_ranks(off, shorter + " --set dist.overlap=false");
+  ASSERT_EQ(r_off.exit_code, 0) << r_off.err;
+  EXPECT_NE(test::read_file(off + "/train.log").find("after backward"), std::string::npos);
+  EXPECT_EQ(max_abs_diff(b, read_safetensors(off + "/model.safetensors")), 0.0);
+  EXPECT_EQ(read_json(off + "/result.json")["metrics"]["val_loss"], j["metrics"]["val_loss"]);
+  EXPECT_EQ(read_json(off + "/result.json")["metrics"]["replica_max_abs_diff"].get<double>(), 0.0);
 }
 
 // Starts the program with argv split on spaces (no shell, so the signal reaches it).

@@ -192,6 +192,30 @@ TEST(LmTrain, ResumeAfterAStopRequestIsBitForBit) {
   }
 }
 
+// In memory the flat buffer runs in reverse registration order (the order gradients become
+// ready); the checkpoint keeps decayed matrices first, then the rest, which trainer/lora reads.
+TEST(LmTrain, CheckpointKeepsTheCanonicalParameterOrder) {
+  LmConfig c = tiny_config();
+  c.optim.lr = 1e-9;  // one step barely moves the initial weights
+  const std::string dir = out_dir("canonical");
+  std::atomic<int> stop{1};
+  const auto end = train_lm({c, dir, false, {}, &stop});
+  ASSERT_TRUE(end.interrupted) << end.result.reason;
+  torch::serialize::InputArchive archive;
+  archive.load_from(dir + "/checkpoint.pt");
+  torch::Tensor params;
+  archive.read("params", params);
+  torch::manual_seed(static_cast<std::uint64_t>(c.seed));
+  Gpt init(c.shape(32), 0.0);
+  std::vector<torch::Tensor> parts;
+  for (const bool decayed : {true, false})
+    for (const auto& item : init->named_parameters())
+      if (decays(item.key()) == decayed) parts.push_back(item.value().detach().reshape({-1}));
+  const auto want = torch::cat(parts);
+  ASSERT_EQ(params.numel(), want.numel());
+  EXPECT_LT((params - want).abs().max().item<double>(), 1e-6);
+}
+
 TEST(LmTrain, HugeLearningRateIsReportedAsDiverged) {
   LmConfig c = tiny_config();
   c.optim.lr = 1e4;

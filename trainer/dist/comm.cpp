@@ -21,6 +21,20 @@
 namespace scaletune::trainer::dist {
 namespace {
 
+class DoneCollective final : public PendingCollective {
+ public:
+  void wait() override {}
+};
+
+class WorkCollective final : public PendingCollective {
+ public:
+  explicit WorkCollective(c10::intrusive_ptr<c10d::Work> work) : work_(std::move(work)) {}
+  void wait() override { work_->wait(); }
+
+ private:
+  c10::intrusive_ptr<c10d::Work> work_;
+};
+
 class LocalCommunicator final : public Communicator {
  public:
   int rank() const override { return 0; }
@@ -28,6 +42,9 @@ class LocalCommunicator final : public Communicator {
   std::string backend() const override { return "local"; }
   void allreduce_sum(at::Tensor&) override {}
   void allreduce_mean(at::Tensor&) override {}
+  std::unique_ptr<PendingCollective> start_allreduce_sum(at::Tensor&) override {
+    return std::make_unique<DoneCollective>();
+  }
   void broadcast(at::Tensor&, int) override {}
   void barrier() override {}
 };
@@ -62,6 +79,12 @@ class C10dCommunicator final : public Communicator {
   void allreduce_mean(at::Tensor& flat) override {
     allreduce_sum(flat);
     flat.div_(static_cast<double>(size_));
+  }
+
+  std::unique_ptr<PendingCollective> start_allreduce_sum(at::Tensor& tensor) override {
+    TORCH_CHECK(tensor.is_contiguous(), "allreduce needs a contiguous buffer");
+    std::vector<at::Tensor> one{tensor};
+    return std::make_unique<WorkCollective>(group_->allreduce(one));
   }
 
   void broadcast(at::Tensor& tensor, int root) override {

@@ -4,6 +4,8 @@
 //   allreduce_mean(flat)   in place: every rank ends with the mean (sum, then divide, so all
 //                          ranks hold bit-identical values); long buffers go in buckets
 //   allreduce_sum(flat)    in place
+//   start_allreduce_sum(t) in place, asynchronously: one message, returns a handle to wait on
+//                          (GradReducer, trainer/dist/reducer.h, overlaps these with backward)
 //   broadcast(t, root)     in place: every rank ends with root's values
 //   barrier()
 //
@@ -22,6 +24,14 @@
 
 namespace scaletune::trainer::dist {
 
+// A collective in flight. wait() returns once the tensor holds the result and rethrows the
+// collective's error (a peer that died, a timeout).
+class PendingCollective {
+ public:
+  virtual ~PendingCollective() = default;
+  virtual void wait() = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -30,6 +40,8 @@ class Communicator {
   virtual std::string backend() const = 0;  // "local", "gloo", "nccl"
   virtual void allreduce_sum(at::Tensor& flat) = 0;
   virtual void allreduce_mean(at::Tensor& flat) = 0;
+  // `tensor` must be contiguous and stay alive and untouched until wait() returns.
+  virtual std::unique_ptr<PendingCollective> start_allreduce_sum(at::Tensor& tensor) = 0;
   virtual void broadcast(at::Tensor& tensor, int root) = 0;
   virtual void barrier() = 0;
 };

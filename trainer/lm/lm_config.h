@@ -156,6 +156,20 @@ struct LmCheckpointConfig {
   }
 };
 
+// Data-parallel gradient all-reduce (more than one rank).
+struct LmDistConfig {
+  bool overlap = true;    // all-reduce buckets during backward (false: after it)
+  double bucket_mb = 25;  // bucket cap in MB (2^20 bytes), whole parameters per bucket
+
+  template <class V>
+  void visit(V& v) {
+    v.field("overlap", overlap,
+            "All-reduce gradient buckets while backward runs; false: all after backward.");
+    v.field("bucket_mb", bucket_mb, "Gradient bucket cap in MB (whole parameters per bucket).")
+        .above(0.0);
+  }
+};
+
 struct LmConfig {
   std::string task = "lm";
   std::int64_t seed = 0;        // init, data order and dropout (a sweep derives one per trial)
@@ -170,6 +184,7 @@ struct LmConfig {
   LmTrainConfig train;
   LmEvalConfig eval;
   LmCheckpointConfig checkpoint;
+  LmDistConfig dist;
 
   template <class V>
   void visit(V& v) {
@@ -187,6 +202,7 @@ struct LmConfig {
     v.field("train", train, "Batch and run length.");
     v.field("eval", eval, "Validation.");
     v.field("checkpoint", checkpoint, "Checkpoints and export.");
+    v.field("dist", dist, "Data-parallel gradient all-reduce.");
   }
 
   void validate(std::vector<std::string>& errors) const {

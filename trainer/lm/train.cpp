@@ -2,10 +2,12 @@
 // result. One explicit loop; the comments number its steps.
 //
 // Parameters, gradients and AdamW moments each live in one flat buffer (parameters are views
-// into it), so the optimizer is a handful of vectorised ops, the gradient all-reduce is one
-// bucketed call, and a checkpoint is four tensors. Two extra slots after the gradients carry the
-// step's loss and the stop flag through the same all-reduce, so all ranks agree on divergence
-// and on stopping at the same step without another collective.
+// into it), so the optimizer is a handful of vectorised ops, the gradient all-reduce runs in
+// buckets of that buffer overlapped with backward (trainer/dist/reducer.h), and a checkpoint is
+// four tensors. Two extra slots after the gradients carry the step's loss and the stop flag
+// through the same all-reduce, so all ranks agree on divergence and on stopping at the same step
+// without another collective.
+#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include <torch/version.h>
 
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -21,6 +24,7 @@
 #include <sstream>
 
 #include "trainer/dist/comm.h"
+#include "trainer/dist/reducer.h"
 #include "trainer/lm/data.h"
 #include "trainer/lm/model.h"
 #include "trainer/lm/safetensors.h"
@@ -150,21 +154,26 @@ class Autocast {
   bool on_;
 };
 
-// The model's parameters in one flat buffer: decayed matrices first, then the rest.
+// The model's parameters in one flat buffer, laid out in reverse registration order: the order
+// backward produces their gradients, so each all-reduce bucket (trainer/dist/reducer.h) is one
+// contiguous range that fills while backward runs. Checkpoints keep the canonical order
+// (decayed matrices first, then the rest, each in registration order; trainer/lora reads it).
 struct FlatState {
   torch::Tensor params, grads_and_stats, grads, exp_avg, exp_avg_sq, scratch;
-  std::int64_t n = 0, n_decay = 0;
+  std::int64_t n = 0;
+  std::vector<std::pair<std::int64_t, std::int64_t>> decay_ranges;  // (offset, length), merged
+  std::vector<std::pair<std::int64_t, std::int64_t>> canonical;     // checkpoint order
+  std::vector<torch::Tensor> ready_order;                           // parameters, flat order
 };
 constexpr std::int64_t kStatSlots = 2;  // [loss, stop requests] after the gradients
 
 FlatState flatten(Gpt& model, const torch::Device& device) {
   FlatState f;
-  std::vector<std::pair<std::string, torch::Tensor>> decay, rest;
-  for (auto& item : model->named_parameters())
-    (decays(item.key()) ? decay : rest).emplace_back(item.key(), item.value());
-  for (auto& [name, p] : decay) f.n_decay += p.numel();
-  f.n = f.n_decay;
-  for (auto& [name, p] : rest) f.n += p.numel();
+  auto named = model->named_parameters();
+  std::vector<std::pair<std::string, torch::Tensor>> order;
+  for (auto& item : named) order.emplace_back(item.key(), item.value());
+  std::reverse(order.begin(), order.end());
+  for (auto& [name, p] : order) f.n += p.numel();
   auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(device);
   f.params = torch::empty({f.n}, opts);
   f.grads_and_stats = torch::zeros({f.n + kStatSlots}, opts);
@@ -172,26 +181,53 @@ FlatState flatten(Gpt& model, const torch::Device& device) {
   f.exp_avg = torch::zeros({f.n}, opts);
   f.exp_avg_sq = torch::zeros({f.n}, opts);
   f.scratch = torch::empty({f.n}, opts);
+  std::map<std::string, std::int64_t> offset_of;
   std::int64_t offset = 0;
   torch::NoGradGuard no_grad;
-  for (auto* group : {&decay, &rest}) {
-    for (auto& [name, p] : *group) {
-      auto view = f.params.narrow(0, offset, p.numel()).view(p.sizes());
-      view.copy_(p);
-      p.set_data(view);
-      p.mutable_grad() = f.grads.narrow(0, offset, p.numel()).view(p.sizes());
-      offset += p.numel();
+  for (auto& [name, p] : order) {
+    auto view = f.params.narrow(0, offset, p.numel()).view(p.sizes());
+    view.copy_(p);
+    p.set_data(view);
+    p.mutable_grad() = f.grads.narrow(0, offset, p.numel()).view(p.sizes());
+    if (decays(name)) {
+      if (!f.decay_ranges.empty() &&
+          f.decay_ranges.back().first + f.decay_ranges.back().second == offset)
+        f.decay_ranges.back().second += p.numel();
+      else
+        f.decay_ranges.emplace_back(offset, p.numel());
     }
+    offset_of[name] = offset;
+    f.ready_order.push_back(p);
+    offset += p.numel();
   }
+  for (const bool decayed : {true, false})
+    for (auto& item : named)
+      if (decays(item.key()) == decayed)
+        f.canonical.emplace_back(offset_of.at(item.key()), item.value().numel());
   return f;
+}
+
+// A flat state tensor in the checkpoint's canonical order, and back.
+torch::Tensor to_canonical(const FlatState& f, const torch::Tensor& flat) {
+  std::vector<torch::Tensor> parts;
+  for (const auto& [offset, length] : f.canonical) parts.push_back(flat.narrow(0, offset, length));
+  return torch::cat(parts).cpu();
+}
+void from_canonical(const FlatState& f, const torch::Tensor& canonical, torch::Tensor& flat) {
+  std::int64_t at = 0;
+  for (const auto& [offset, length] : f.canonical) {
+    flat.narrow(0, offset, length).copy_(canonical.narrow(0, at, length));
+    at += length;
+  }
 }
 
 // AdamW (Loshchilov & Hutter 2019) over the flat buffers, the same arithmetic as
 // torch.optim.AdamW: decoupled decay, bias-corrected moments.
 void adamw_step(FlatState& f, const LmOptimConfig& o, double lr, std::int64_t t) {
   torch::NoGradGuard no_grad;
-  if (o.weight_decay > 0 && f.n_decay > 0)
-    f.params.narrow(0, 0, f.n_decay).mul_(1.0 - lr * o.weight_decay);
+  if (o.weight_decay > 0)
+    for (const auto& [offset, length] : f.decay_ranges)
+      f.params.narrow(0, offset, length).mul_(1.0 - lr * o.weight_decay);
   f.exp_avg.lerp_(f.grads, 1.0 - o.beta1);
   f.exp_avg_sq.mul_(o.beta2).addcmul_(f.grads, f.grads, 1.0 - o.beta2);
   const double bc1 = 1.0 - std::pow(o.beta1, static_cast<double>(t));
@@ -223,9 +259,9 @@ struct Checkpoint {
 
 void save_checkpoint(const std::string& path, const FlatState& f, const nlohmann::json& meta) {
   torch::serialize::OutputArchive archive;
-  archive.write("params", f.params.cpu());
-  archive.write("exp_avg", f.exp_avg.cpu());
-  archive.write("exp_avg_sq", f.exp_avg_sq.cpu());
+  archive.write("params", to_canonical(f, f.params));
+  archive.write("exp_avg", to_canonical(f, f.exp_avg));
+  archive.write("exp_avg_sq", to_canonical(f, f.exp_avg_sq));
   const std::string text = meta.dump();
   archive.write("meta", torch::from_blob(const_cast<char*>(text.data()),
                                          {static_cast<std::int64_t>(text.size())}, torch::kUInt8)
@@ -244,12 +280,12 @@ nlohmann::json load_checkpoint(const std::string& path, FlatState& f) {
   archive.read("exp_avg", m);
   archive.read("exp_avg_sq", v);
   archive.read("meta", meta);
-  if (params.numel() != f.n)
+  if (params.numel() != f.n || m.numel() != f.n || v.numel() != f.n)
     throw RunFailure(RunStatus::kFailed, path + " holds a model of another size");
   torch::NoGradGuard no_grad;
-  f.params.copy_(params);
-  f.exp_avg.copy_(m);
-  f.exp_avg_sq.copy_(v);
+  from_canonical(f, params, f.params);
+  from_canonical(f, m, f.exp_avg);
+  from_canonical(f, v, f.exp_avg_sq);
   meta = meta.contiguous();
   return nlohmann::json::parse(
       std::string(reinterpret_cast<const char*>(meta.data_ptr<std::uint8_t>()),
@@ -280,6 +316,12 @@ LmRunEnd run(const LmRun& req, TrainResult& result, Clock::time_point process_st
   // 1. Threads, device, ranks.
   const int threads = thread_count(req);
   at::set_num_threads(threads);
+  // LibTorch's CPU tensors come from glibc malloc. Its default gives blocks over a sliding
+  // threshold straight back to the kernel (munmap, heap trim), so every step page-faults its
+  // activations in again: ~2200 faults per step on the tiny GPT of bench/lm. Keeping freed
+  // memory in the heap cut them to ~400; peak RSS is what the step needs anyway.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest dynamic threshold
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   const bool cuda_available = torch::cuda::is_available();
   if (cfg.device == "cuda" && !cuda_available)
     throw RunFailure(RunStatus::kFailed, "device cuda requested but no CUDA device is available");
@@ -425,6 +467,18 @@ LmRunEnd run(const LmRun& req, TrainResult& result, Clock::time_point process_st
     comm->barrier();  // nobody exits before the checkpoint is on disk
   };
 
+  // Gradient buckets (more than one rank): started by backward hooks, or after backward.
+  std::unique_ptr<dist::GradReducer> reducer;
+  if (world > 1) {
+    reducer = std::make_unique<dist::GradReducer>(
+        *comm, flat.ready_order, flat.grads_and_stats,
+        static_cast<std::int64_t>(cfg.dist.bucket_mb * (1 << 20)), cfg.dist.overlap);
+    if (lead)
+      spdlog::info("gradient all-reduce: {} bucket(s) of <= {} MB, {}", reducer->bucket_count(),
+                   cfg.dist.bucket_mb,
+                   cfg.dist.overlap ? "overlapped with backward" : "after backward");
+  }
+
   // 4. The loop.
   model->train();
   auto x = torch::empty({micro, T}, torch::kLong), y = torch::empty({micro, T}, torch::kLong);
@@ -440,7 +494,8 @@ LmRunEnd run(const LmRun& req, TrainResult& result, Clock::time_point process_st
     if (cfg.model.dropout > 0)  // dropout masks are a function of (seed, step, rank)
       torch::manual_seed(mix_seed(static_cast<std::uint64_t>(cfg.seed), 3,
                                   static_cast<std::uint64_t>(step * world + rank)));
-    // 4a. Forward/backward over this rank's share of the global batch.
+    // 4a. Forward/backward over this rank's share of the global batch. The last micro-step's
+    // backward all-reduces (4b): gradients (summed = the global mean), loss, stop requests.
     flat.grads_and_stats.zero_();
     torch::Tensor loss_sum = torch::zeros({}, flat.params.options());
     for (std::int64_t m = 0; m < accumulation; ++m) {
@@ -453,13 +508,16 @@ LmRunEnd run(const LmRun& req, TrainResult& result, Clock::time_point process_st
         Autocast ac(bf16);
         loss = model->loss(x.to(device, /*non_blocking=*/true), y.to(device, true));
       }
-      (loss * loss_scale).backward();
       loss_sum += loss.detach().to(torch::kFloat32) * loss_scale;
+      if (m + 1 == accumulation) {  // the statistics travel in the last bucket
+        stats[0].copy_(loss_sum);
+        if (req.stop && req.stop->load() != 0) stats[1].fill_(1.0);
+        if (reducer) reducer->arm();
+      }
+      (loss * loss_scale).backward();
     }
-    // 4b. One all-reduce: gradients (summed = the global mean), loss, stop requests.
-    stats[0].copy_(loss_sum);
-    if (req.stop && req.stop->load() != 0) stats[1].fill_(1.0);
-    comm->allreduce_sum(flat.grads_and_stats);
+    // 4b. Wait for the buckets (starting those unused parameters held back).
+    if (reducer) reducer->finish();
     const auto host_stats = stats.cpu();
     train_loss = host_stats[0].item<double>();
     const bool stop = host_stats[1].item<double>() > 0;
