@@ -1,11 +1,17 @@
 // Throughput of the GPT trainer: `scaletune train` (task lm) against the same model, batch,
 // threads and steps in Python PyTorch (bench/lm/nanogpt_bench.py, Debian's python3-torch, the
 // same LibTorch underneath), run one after the other at 1 and 2 threads. Prints tokens/s of
-// both, the ratio (target >= 1.0x) and the peak RSS of each process.
+// both, the ratio (target >= 1.0x) and the peak RSS of each process. Then two ranks of ours
+// (Gloo over a FileStore, 1 thread each, the same global batch) with the gradient all-reduce
+// overlapped with backward (dist.overlap true) and after it (false), interleaved, as ms per
+// step side by side, with the load average at each measurement.
 //
 //   build/bench/lm_bench [--steps 50] [--python /usr/bin/python3] [--size tiny|small]
 //                        [--preload /usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3]
+//                        [--bucket_mb 0.25] [--repeats 2]
 //
+// --bucket_mb: the overlap rows' bucket cap; the 0.46M-parameter tiny GPT (1.8 MB of
+// gradients) fits one 25 MB bucket, where there is nothing to overlap.
 // --preload runs ours with LD_PRELOAD=PATH. Why: when the `scaletune` executable links ATLAS's
 // libf77blas (Ceres' BLAS), LibTorch in the dlopen'ed plugin binds sgemm_ to ATLAS instead of
 // OpenBLAS and trains ~2x slower; preloading OpenBLAS shows the trainer's own speed.
@@ -40,6 +46,8 @@ std::string capture(const std::string& command) {
   return out;
 }
 
+std::string load_average() { return capture("cut -d' ' -f1-3 /proc/loadavg | tr -d '\\n'"); }
+
 nlohmann::json last_json_line(const std::string& text) {
   std::istringstream lines(text);
   nlohmann::json j;
@@ -51,14 +59,16 @@ nlohmann::json last_json_line(const std::string& text) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int steps = 50;
-  std::string python = "/usr/bin/python3", size = "tiny", preload;
+  int steps = 50, repeats = 2;
+  std::string python = "/usr/bin/python3", size = "tiny", preload, bucket_mb = "0.25";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--steps") steps = std::atoi(argv[i + 1]);
     if (flag == "--python") python = argv[i + 1];
     if (flag == "--size") size = argv[i + 1];
     if (flag == "--preload") preload = argv[i + 1];
+    if (flag == "--bucket_mb") bucket_mb = argv[i + 1];
+    if (flag == "--repeats") repeats = std::atoi(argv[i + 1]);
   }
   // tiny: the 0.46M-parameter GPT of docs/platform.md, where per-step overhead shows; small: 3.4M.
   const Shape s = size == "small" ? Shape{4, 256, 8, 256, 8, 8} : Shape{2, 128, 4, 128, 16, 16};
@@ -67,24 +77,26 @@ int main(int argc, char** argv) {
   std::printf(
       "lm_bench: GPT n_layer %d d_model %d n_head %d context %d, batch %d x %d tokens, "
       "%d steps (load: %s)\n",
-      s.n_layer, s.d_model, s.n_head, s.context, s.batch, s.context, steps,
-      capture("cut -d' ' -f1-3 /proc/loadavg | tr -d '\\n'").c_str());
+      s.n_layer, s.d_model, s.n_head, s.context, s.batch, s.context, steps, load_average().c_str());
   if (!preload.empty()) std::printf("ours with LD_PRELOAD=%s\n", preload.c_str());
   std::printf("%-8s %14s %14s %7s %14s %14s\n", "threads", "ours tok/s", "python tok/s", "ratio",
               "ours RSS MB", "python RSS MB");
-  for (int threads : {1, 2}) {
-    std::filesystem::remove_all(out);
-    const double tokens = static_cast<double>(steps) * s.batch * s.context;
+  const double tokens = static_cast<double>(steps) * s.batch * s.context;
+  auto ours_command = [&](int threads, int micro, const std::string& extra) {
     std::ostringstream ours;
     if (!preload.empty()) ours << "LD_PRELOAD=" << preload << " ";
     ours << bin << "/scaletune -q train --config " << src << "/configs/lm_tiny.yaml --out " << out
          << " --set threads=" << threads << " --set model.n_layer=" << s.n_layer
          << " --set model.d_model=" << s.d_model << " --set model.n_head=" << s.n_head
          << " --set model.context=" << s.context << " --set data.synthetic.vocab=256"
-         << " --set train.batch_size=" << s.batch << " --set train.micro_batch=" << s.micro
+         << " --set train.batch_size=" << s.batch << " --set train.micro_batch=" << micro
          << " --set train.tokens=" << tokens << " --set eval.tokens=" << s.context
-         << " --set eval.every=0 --set log_every=1000000 2>/dev/null";
-    capture(ours.str());
+         << " --set eval.every=0 --set log_every=1000000 " << extra << " 2>/dev/null";
+    return ours.str();
+  };
+  for (int threads : {1, 2}) {
+    std::filesystem::remove_all(out);
+    capture(ours_command(threads, s.micro, ""));
     const auto result = nlohmann::json::parse(std::ifstream(out + "/result.json"), nullptr, false);
     std::ostringstream py;
     py << "OMP_NUM_THREADS=" << threads << " " << python << " " << src
@@ -103,6 +115,43 @@ int main(int argc, char** argv) {
     std::printf("%-8d %14.0f %14.0f %6.2fx %14.1f %14.1f\n", threads, a, b, a / b,
                 result["metrics"]["peak_rss_bytes"].get<double>() / 1e6,
                 ref["peak_rss_bytes"].get<double>() / 1e6);
+  }
+
+  // Two ranks, 1 thread each: each rank does half of the global batch in one micro-batch.
+  std::printf(
+      "\n2 ranks (Gloo, FileStore, 1 thread each), global batch %d, buckets <= %s MB: "
+      "ms per step\n",
+      s.batch, bucket_mb.c_str());
+  std::printf("%-7s %9s %12s %12s %8s  %s\n", "repeat", "buckets", "overlap on", "overlap off",
+              "off/on", "load (1, 5, 15 min) at on / off");
+  for (int rep = 1; rep <= repeats; ++rep) {
+    double ms[2] = {0, 0};
+    std::string load[2];
+    int buckets = 0;
+    for (int overlap : {1, 0}) {
+      std::filesystem::remove_all(out);
+      std::filesystem::create_directories(out);
+      const std::string env = "WORLD_SIZE=2 SCALETUNE_STORE_FILE=" + out + "/store ";
+      const std::string one =
+          ours_command(1, s.batch / 2,
+                       "--set dist.overlap=" + std::string(overlap ? "true" : "false") +
+                           " --set dist.bucket_mb=" + bucket_mb);
+      capture("sh -c '" + env + "RANK=1 " + one + " & " + env + "RANK=0 " + one + "; wait'");
+      const auto result =
+          nlohmann::json::parse(std::ifstream(out + "/result.json"), nullptr, false);
+      load[overlap] = load_average();
+      if (result.is_discarded() || !result.contains("metrics")) continue;
+      ms[overlap] =
+          1000.0 * s.batch * s.context / result["metrics"]["tokens_per_second"].get<double>();
+      const std::string log = capture("grep -o '[0-9]* bucket(s)' " + out + "/train.log");
+      buckets = std::atoi(log.c_str());
+    }
+    if (ms[0] <= 0 || ms[1] <= 0) {
+      std::printf("%-7d failed (see %s/train*.log)\n", rep, out.c_str());
+      continue;
+    }
+    std::printf("%-7d %9d %12.1f %12.1f %7.2fx  %s / %s\n", rep, buckets, ms[1], ms[0],
+                ms[0] / ms[1], load[1].c_str(), load[0].c_str());
   }
   return 0;
 }
