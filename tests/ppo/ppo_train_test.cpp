@@ -60,6 +60,24 @@ TEST(PpoTrain, SameSeedSameRunOtherSeedOtherRun) {
   EXPECT_NE(train_ppo(c).metrics.at("param_norm"), a.metrics.at("param_norm"));
 }
 
+TEST(PpoTrain, EvaluatingMoreOftenChangesNeitherTrainingNorScores) {
+  // Evaluation samples from a generator of its own: 2 curve points or one per update, the
+  // weights come out the same, and the same final weights score the same on the held-out seeds.
+  // Both policy kinds: categorical (CartPole) and Gaussian (Pendulum).
+  for (const char* id : {"cartpole", "pendulum"}) {
+    PpoConfig c = cartpole(4096);
+    c.env.id = id;
+    c.eval.points = 2;
+    const TrainResult sparse = train_ppo(c);
+    c.eval.every = 1;
+    const TrainResult dense = train_ppo(c);
+    ASSERT_TRUE(sparse.ok() && dense.ok()) << sparse.reason << dense.reason;
+    EXPECT_GT(dense.curve.size(), sparse.curve.size()) << id;
+    EXPECT_EQ(dense.metrics.at("param_norm"), sparse.metrics.at("param_norm")) << id;
+    EXPECT_EQ(dense.metrics.at("eval_return"), sparse.metrics.at("eval_return")) << id;
+  }
+}
+
 TEST(PpoTrain, ExplodingLearningRateIsReportedAsDiverged) {
   PpoConfig c = cartpole(8192);
   c.learning_rate = 1e30;

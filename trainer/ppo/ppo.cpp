@@ -3,6 +3,7 @@
 // then train_ppo itself (setup, the update loop, the result).
 #include "trainer/ppo/ppo.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 #include <torch/version.h>
@@ -98,16 +99,19 @@ struct ActionSample {
   Tensor log_prob;  // (B)
 };
 
-// Samples (or takes the mode of) the policy at `out`.
-ActionSample sample(Agent& agent, const Tensor& out, bool deterministic) {
+// Samples (or takes the mode of) the policy at `out`, drawing from `gen` (a CPU generator, with
+// `out` on the CPU) or, when there is none, from LibTorch's default generator as training does.
+ActionSample sample(Agent& agent, const Tensor& out, bool deterministic,
+                    const c10::optional<at::Generator>& gen = c10::nullopt) {
   if (agent->discrete) {
     const Tensor logp = torch::log_softmax(out, -1);  // (B, A)
     const Tensor a = deterministic ? out.argmax(-1, true)
-                                   : torch::multinomial(logp.exp(), 1, /*replacement=*/true);
+                                   : torch::multinomial(logp.exp(), 1, /*replacement=*/true, gen);
     return {a.view({-1}), logp.gather(1, a).view({-1})};
   }
-  const Tensor log_std = agent->log_std.expand_as(out);
-  const Tensor a = deterministic ? out : out + log_std.exp() * torch::randn_like(out);
+  const Tensor log_std = agent->log_std.to(out.device()).expand_as(out);
+  const Tensor noise = gen ? torch::randn(out.sizes(), gen, out.options()) : torch::randn_like(out);
+  const Tensor a = deterministic ? out : out + log_std.exp() * noise;
   const Tensor z = (a - out) * torch::exp(-log_std);
   return {a, (-0.5 * z * z - log_std - 0.5 * kLog2Pi).sum(-1)};
 }
@@ -172,6 +176,9 @@ struct EvalResult {
 
 // One episode in each of `episodes` environments seeded from `seed`, policy frozen; returns are
 // summed over the first episode of each environment only (fixed start states, no length bias).
+// Actions are drawn from a generator of its own seeded from `seed` (on the CPU), so evaluating
+// never moves the training's random stream: eval.points / eval.every do not change the run, and
+// the same weights score the same on the same seeds.
 EvalResult evaluate(Agent& agent, const envs::EnvConfig& env_config, envs::LevelSet set,
                     std::uint64_t seed, int episodes, bool deterministic,
                     const RunningMeanStd* obs_rms, double clip_obs, const torch::Device& device) {
@@ -197,11 +204,12 @@ EvalResult evaluate(Agent& agent, const envs::EnvConfig& env_config, envs::Level
   b.terminations = terms.data();
   b.truncations = truncs.data();
   env->reset(seed, b);
+  const c10::optional<at::Generator> gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   int left = episodes;
   while (left > 0) {
     if (obs_rms) obs_rms->normalize(obs.data_ptr<float>(), episodes, clip_obs);
     const auto out = agent->forward(obs.to(device));
-    action.copy_(sample(agent, out.first, deterministic).action);
+    action.copy_(sample(agent, out.first.to(torch::kCPU), deterministic, gen).action);
     env->step(b);
     r.steps += left;
     for (int i = 0; i < episodes; ++i) {
