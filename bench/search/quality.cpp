@@ -2,7 +2,8 @@
 // search (CARBS' candidate sampler around the Pareto front without any model), side by side.
 //
 //   bench/search_quality [--seeds 10] [--n 100] [--problems a,b] [--parallel 1,4]
-//                        [--own FRACTION] [--pending-origins 1|0]  (0 and 0: the reference)
+//                        [--own FRACTION] [--pending-origins 1|0] [--adaptive 1|0]
+//   (--own 0 --pending-origins 0 --adaptive 0: the reference's algorithm)
 //
 // For each problem, mode (1 or 4 suggestions outstanding, the oldest observed first) and method
 // it prints median [min, max] over seeds of: best_obs_true (true value of the best *observed*
@@ -248,6 +249,7 @@ int main(int argc, char** argv) {
   bool clamp = true;
   double own = -1;           // < 0: the config default
   int pending_origins = -1;  // < 0: the config default
+  int adaptive = -1;         // < 0: the config default
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seeds"))
       seeds = std::atoi(argv[i + 1]);
@@ -263,6 +265,8 @@ int main(int argc, char** argv) {
       clamp = std::atoi(argv[i + 1]) != 0;
     else if (!std::strcmp(argv[i], "--pending-origins"))
       pending_origins = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--adaptive"))
+      adaptive = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--own"))
       own = std::atof(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--parallel")) {
@@ -272,7 +276,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: %s [--seeds N] [--n N] [--problems a,b] [--parallel 1,4] "
                    "[--hyper fit|fixed] [--outstanding thompson|mean] [--clamp 1|0] [--own "
-                   "FRACTION] [--pending-origins 1|0]\n",
+                   "FRACTION] [--pending-origins 1|0] [--adaptive 1|0]\n",
                    argv[0]);
       return 2;
     }
@@ -280,11 +284,13 @@ int main(int argc, char** argv) {
   std::printf(
       "search quality: %d seeds, %d evaluations; median [min,max] over seeds; CARBS with "
       "hyperparameters=%s, outstanding=%s, clamp_pareto_threshold=%d, own_cost_fraction=%g, "
-      "pending_origins=%d\n",
+      "pending_origins=%d, adaptive_radius=%d\n",
       seeds, n, hyper.c_str(), outstanding.c_str(), clamp ? 1 : 0,
       own >= 0 ? own : scaletune::search::CarbsParams().own_cost_fraction,
       pending_origins >= 0 ? pending_origins
-                           : static_cast<int>(scaletune::search::CarbsParams().pending_origins));
+                           : static_cast<int>(scaletune::search::CarbsParams().pending_origins),
+      adaptive >= 0 ? adaptive
+                    : static_cast<int>(scaletune::search::CarbsParams().adaptive_radius));
   std::printf(
       "best_obs@i = true value of the best observed success after i evaluations; "
       "@$B = within cumulative cost B\n\n");
@@ -311,6 +317,7 @@ int main(int argc, char** argv) {
           cfg.carbs.clamp_pareto_threshold = clamp;
           if (own >= 0) cfg.carbs.own_cost_fraction = own;
           if (pending_origins >= 0) cfg.carbs.pending_origins = pending_origins != 0;
+          if (adaptive >= 0) cfg.carbs.adaptive_radius = adaptive != 0;
           if (method == "carbs")
             m = std::make_unique<CarbsMethod>(cfg);
           else if (method == "local")

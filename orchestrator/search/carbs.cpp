@@ -111,6 +111,9 @@ struct Carbs::Impl {
   Vec center;
   GpHyper hyp_output, hyp_cost, hyp_success, hyp_pareto;
   long long fitted_at = -1;  // observation count at the last hyper-parameter fit (-1: never)
+  // Adaptive radius: initial_search_radius * 2^radius_level, and the current runs of Bayesian
+  // results that did (improved_run) or did not (stalled_run) improve the front.
+  int radius_level = 0, improved_run = 0, stalled_run = 0;
   Model model;
   mutable std::mutex mutex;
 
@@ -348,11 +351,47 @@ struct Carbs::Impl {
     model = std::move(m);
   }
 
+  double radius() const {
+    return config.carbs.initial_search_radius * std::ldexp(1.0, radius_level);
+  }
+
+  // Whether a success improves the performance-cost front: nothing at most as expensive is as
+  // good. O(successes), once per observation.
+  bool improves_front(double output, double cost) const {
+    for (const auto& q : successes)
+      if (q.cost <= cost && sign * q.output >= sign * output) return false;
+    return true;
+  }
+
+  // The trust-region rule of adaptive_radius (TuRBO, Eriksson et al. 2019, with the front in
+  // place of the incumbent): a run of improving Bayesian results means the front moves faster
+  // than one radius per step, a run without means the steps overshoot. Only Bayesian results
+  // count (random and resample suggestions say nothing about the step size).
+  void adapt_radius(bool improved) {
+    const CarbsParams& cp = config.carbs;
+    if (!cp.adaptive_radius) return;
+    const int top = static_cast<int>(std::floor(std::log2(cp.max_radius_factor) + 1e-9));
+    const int bottom = static_cast<int>(std::ceil(std::log2(cp.min_radius_factor) - 1e-9));
+    if (improved) {
+      stalled_run = 0;
+      if (++improved_run >= cp.radius_grow_after) {
+        radius_level = std::min(radius_level + 1, top);
+        improved_run = 0;
+      }
+    } else {
+      improved_run = 0;
+      if (++stalled_run >= cp.radius_shrink_after) {
+        radius_level = std::max(radius_level - 1, bottom);
+        stalled_run = 0;
+      }
+    }
+  }
+
   // ---- a Bayesian candidate, carbs.md §6-7. Returns false with a reason when there is none.
   bool bayes_candidate(Vec* best_x, Suggestion* s, std::string* reason) {
     build_model();
     const CarbsParams& cp = config.carbs;
-    const double r = cp.initial_search_radius;
+    const double r = radius();
     const int n_want = cp.num_candidates_per_dim * dims;
     // With several workers, the pending Bayesian suggestions are where the front is moving: a
     // sequential searcher would already search around them once observed, so they are origins
@@ -580,6 +619,8 @@ struct Carbs::Impl {
     if (success && !(std::isfinite(o.cost) && o.cost > 0))
       throw SearchError("cost must be a finite number > 0 (it is modelled on a log scale), got " +
                         std::to_string(o.cost));
+    if (it != outstanding.end() && it->kind == SuggestionKind::kBayes)
+      adapt_radius(success && improves_front(o.output, o.cost));
     if (it != outstanding.end()) outstanding.erase(it);
     add(params, o.output, o.cost, !success, o.suggestion_id);
   }
@@ -706,6 +747,8 @@ std::string Carbs::save_state() const {
                 {"success", theta_json(m.hyp_success)},
                 {"pareto", theta_json(m.hyp_pareto)}};
   j["fitted_at"] = m.fitted_at;
+  j["radius"] = {
+      {"level", m.radius_level}, {"improved_run", m.improved_run}, {"stalled_run", m.stalled_run}};
   return j.dump();
 }
 
@@ -772,6 +815,12 @@ Carbs Carbs::load_state(const std::string& text) {
     read_hyper(m.hyp_success, "success");
     read_hyper(m.hyp_pareto, "pareto");
     m.fitted_at = j.at("fitted_at").get<long long>();
+    if (j.contains("radius")) {  // absent in states written before adaptive_radius existed
+      const auto& r = j.at("radius");
+      m.radius_level = r.at("level").get<int>();
+      m.improved_run = r.at("improved_run").get<int>();
+      m.stalled_run = r.at("stalled_run").get<int>();
+    }
     return c;
   } catch (const SearchError&) {
     throw;
@@ -793,6 +842,10 @@ std::size_t Carbs::num_successes() const {
 std::size_t Carbs::num_failures() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   return impl_->failures.size();
+}
+double Carbs::search_radius() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->radius();
 }
 std::size_t Carbs::num_outstanding() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);

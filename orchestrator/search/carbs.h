@@ -139,6 +139,8 @@ class Carbs {
   std::size_t num_successes() const;
   std::size_t num_failures() const;
   std::size_t num_outstanding() const;
+  // The radius Bayesian candidates are drawn with now (basic units; see adaptive_radius).
+  double search_radius() const;
   std::vector<std::string> outstanding_ids() const;
 
   struct Impl;

@@ -64,7 +64,15 @@ struct CarbsParams {
   // Fraction of Bayesian suggestions scored against the front at their own predicted cost only
   // (no random threshold), so the cheap end of the front is refined too; 0: the reference.
   double own_cost_fraction = 0.0;
-  bool pending_origins = false;          // outstanding Bayesian suggestions are origins too
+  bool pending_origins = false;  // outstanding Bayesian suggestions are origins too
+  // Trust-region style radius (not in the reference): doubled after `radius_grow_after`
+  // Bayesian results in a row improved the front, halved after `radius_shrink_after` in a row
+  // did not, within [min, max] x initial_search_radius.
+  bool adaptive_radius = true;
+  int radius_grow_after = 2;
+  int radius_shrink_after = 5;
+  double max_radius_factor = 4.0;
+  double min_radius_factor = 0.25;
   std::string outstanding = "thompson";  // pending suggestions: thompson (sampled) | mean
   std::string hyperparameters = "fit";   // GP hyper-parameters: fit (MAP, L-BFGS) | fixed
   int refit_every = 4;                   // refit hyper-parameters after this many new observations
@@ -107,6 +115,22 @@ struct CarbsParams {
     v.field("pending_origins", pending_origins,
             "Also search around outstanding Bayesian suggestions (parallel workers climb the "
             "front instead of all starting from the observed one).");
+    v.field("adaptive_radius", adaptive_radius,
+            "Double the search radius after a run of front improvements, halve it after a run "
+            "without (false: the reference's fixed radius).");
+    v.field("radius_grow_after", radius_grow_after,
+            "Bayesian results in a row that improve the front before the radius doubles.")
+        .min(1);
+    v.field("radius_shrink_after", radius_shrink_after,
+            "Bayesian results in a row that do not improve the front before the radius halves.")
+        .min(1);
+    v.field("max_radius_factor", max_radius_factor,
+            "Largest radius, as a multiple of initial_search_radius (a power of 2 is reached).")
+        .min(1.0);
+    v.field("min_radius_factor", min_radius_factor,
+            "Smallest radius, as a multiple of initial_search_radius.")
+        .above(0.0)
+        .max(1.0);
     v.field("outstanding", outstanding,
             "How pending suggestions enter the model: thompson (sampled outcomes) or mean.")
         .one_of({"thompson", "mean"});
