@@ -4,20 +4,20 @@
 // AdamW, so optimizer moments exist only for them and the frozen base gets no gradients.
 #include "trainer/lora/finetune.h"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <numeric>
 #include <random>
-#include <spdlog/spdlog.h>
 
+#include "trainer/core/run_support.h"
 #include "trainer/lm/data.h"
 #include "trainer/lm/schedule.h"
 #include "trainer/lora/instruct.h"
@@ -30,34 +30,7 @@
 namespace scaletune::trainer::lora {
 namespace {
 namespace F = torch::nn::functional;
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-struct RunFailure : std::runtime_error {
-  RunStatus status;
-  RunFailure(RunStatus s, const std::string& what) : std::runtime_error(what), status(s) {}
-};
-
-int thread_count(const LoraRun& run) {
-  if (run.config.threads > 0) return run.config.threads;
-  auto it = run.env.find("OMP_NUM_THREADS");
-  if (it != run.env.end()) {
-    try {
-      return std::max(1, std::stoi(it->second));
-    } catch (const std::exception&) {
-    }
-  }
-  return 1;
-}
-
-double peak_rss_bytes() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) * 1024.0;
-}
+using Clock = RunClock;
 
 struct Tensors {
   torch::Tensor x, y, w;
@@ -84,8 +57,8 @@ std::pair<torch::Tensor, torch::Tensor> masked_loss_sum(lm::Gpt& model, const Te
 }
 
 // Mean response-token loss of `examples`.
-double validation_loss(lm::Gpt& model, const std::vector<Encoded>& examples,
-                              std::int64_t batch, int pad, const torch::Device& device) {
+double validation_loss(lm::Gpt& model, const std::vector<Encoded>& examples, std::int64_t batch,
+                       int pad, const torch::Device& device) {
   torch::NoGradGuard no_grad;
   double sum = 0, count = 0;
   std::vector<const Encoded*> chunk;
@@ -104,8 +77,8 @@ double validation_loss(lm::Gpt& model, const std::vector<Encoded>& examples,
 // Greedy answers to the prompts of `examples`: rows are right-padded and each extends at its
 // own length (causal attention never looks at the padding after a row's last token).
 std::vector<std::string> generate(lm::Gpt& model, const std::vector<const Encoded*>& ex,
-                                         const Tokenizer& tok, std::int64_t max_new,
-                                         std::int64_t context, const torch::Device& device) {
+                                  const Tokenizer& tok, std::int64_t max_new, std::int64_t context,
+                                  const torch::Device& device) {
   torch::NoGradGuard no_grad;
   const auto B = static_cast<std::int64_t>(ex.size());
   std::vector<std::int64_t> len(ex.size());
@@ -157,16 +130,15 @@ struct Accuracy {
 };
 
 Accuracy exact_match(lm::Gpt& model, const std::vector<Encoded>& val, const LoraConfig& c,
-                            const Tokenizer& tok, std::int64_t context,
-                            const torch::Device& device) {
+                     const Tokenizer& tok, std::int64_t context, const torch::Device& device) {
   model->eval();
   Accuracy a;
   const auto n = std::min<std::size_t>(val.size(), static_cast<std::size_t>(c.eval.examples));
   int correct = 0;
   for (std::size_t first = 0; first < n;) {
     std::vector<const Encoded*> chunk;
-    for (; first < n && static_cast<std::int64_t>(chunk.size()) < std::max<std::int64_t>(
-                                                                     c.train.batch_size, 64);
+    for (; first < n &&
+           static_cast<std::int64_t>(chunk.size()) < std::max<std::int64_t>(c.train.batch_size, 64);
          ++first)
       chunk.push_back(&val[first]);
     const auto answers = generate(model, chunk, tok, c.eval.max_new_tokens, context, device);
@@ -188,7 +160,7 @@ LoraRunEnd run(const LoraRun& req, TrainResult& result, Clock::time_point proces
   const bool lora = cfg.lora.method == "lora";
 
   // 1. Threads and device.
-  const int threads = thread_count(req);
+  const int threads = thread_count(req.config.threads, req.env);
   at::set_num_threads(threads);
   const bool cuda_available = torch::cuda::is_available();
   if (cfg.device == "cuda" && !cuda_available)
@@ -207,16 +179,15 @@ LoraRunEnd run(const LoraRun& req, TrainResult& result, Clock::time_point proces
     throw RunFailure(RunStatus::kFailed, e.what());
   }
   const std::string tok_name = cfg.base.tokenizer == "auto" ? base.tokenizer : cfg.base.tokenizer;
-  const Tokenizer tok = tok_name == "gpt2"
-                            ? Tokenizer::gpt2(cfg.base.bpe_dir.empty() ? base.bpe_dir
-                                                                       : cfg.base.bpe_dir)
-                            : Tokenizer::bytes();
+  const Tokenizer tok =
+      tok_name == "gpt2"
+          ? Tokenizer::gpt2(cfg.base.bpe_dir.empty() ? base.bpe_dir : cfg.base.bpe_dir)
+          : Tokenizer::bytes();
   const LmShape& shape = base.shape;
   if (tok.vocab() > shape.vocab)
-    throw RunFailure(RunStatus::kFailed, "the " + tok.name() + " tokenizer has " +
-                                             std::to_string(tok.vocab()) +
-                                             " tokens but the base model only " +
-                                             std::to_string(shape.vocab));
+    throw RunFailure(RunStatus::kFailed,
+                     "the " + tok.name() + " tokenizer has " + std::to_string(tok.vocab()) +
+                         " tokens but the base model only " + std::to_string(shape.vocab));
   lm::Gpt model = base.model;
 
   // 3. Data.
@@ -302,8 +273,8 @@ LoraRunEnd run(const LoraRun& req, TrainResult& result, Clock::time_point proces
   std::mt19937_64 rng(lm::mix_seed(static_cast<std::uint64_t>(cfg.seed), 2));
   std::size_t cursor = order.size();
   const double fwd = lm_forward_flops_per_token(shape);
-  const double flops_per_token = lora ? 2.0 * fwd + 6.0 * static_cast<double>(n_trainable)
-                                      : lm_flops_per_token(shape);
+  const double flops_per_token =
+      lora ? 2.0 * fwd + 6.0 * static_cast<double>(n_trainable) : lm_flops_per_token(shape);
   double tokens = 0, response_tokens = 0, train_loss = kNaN, first_loss = kNaN, lr = 0;
   double val_loss = kNaN;
   model->train();
@@ -312,16 +283,16 @@ LoraRunEnd run(const LoraRun& req, TrainResult& result, Clock::time_point proces
   for (; step < cfg.train.steps; ++step) {
     if (req.stop && req.stop->load() != 0) {
       end.interrupted = true;
-      result.reason = "stopped at step " + std::to_string(step) + " of " +
-                      std::to_string(cfg.train.steps);
+      result.reason =
+          "stopped at step " + std::to_string(step) + " of " + std::to_string(cfg.train.steps);
       break;
     }
     lr = lm::learning_rate(cfg.optim, step, cfg.train.steps);
     for (auto& group : optimizer.param_groups())
       static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     if (cfg.lora.dropout > 0 && lora)
-      torch::manual_seed(lm::mix_seed(static_cast<std::uint64_t>(cfg.seed), 3,
-                                      static_cast<std::uint64_t>(step)));
+      torch::manual_seed(
+          lm::mix_seed(static_cast<std::uint64_t>(cfg.seed), 3, static_cast<std::uint64_t>(step)));
     // 6a. The batch.
     std::vector<const Encoded*> rows;
     while (static_cast<std::int64_t>(rows.size()) < B) {
@@ -427,9 +398,8 @@ LoraRunEnd run(const LoraRun& req, TrainResult& result, Clock::time_point proces
 #endif
   result.cost.tokens = tokens;
   result.cost.flops = tokens * flops_per_token;
-  result.cost.flops_6n =
-      tokens * (lora ? 4.0 * static_cast<double>(count.total) + 6.0 * n_trainable
-                     : 6.0 * static_cast<double>(count.total));
+  result.cost.flops_6n = tokens * (lora ? 4.0 * static_cast<double>(count.total) + 6.0 * n_trainable
+                                        : 6.0 * static_cast<double>(count.total));
   result.cost.wall_seconds = seconds_since(process_start);
   result.cost.device_seconds = result.cost.wall_seconds;
   return end;
