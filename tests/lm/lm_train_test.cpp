@@ -69,18 +69,20 @@ TEST(LmModel, AttentionEqualsTheExplicitCausalSoftmax) {
   torch::manual_seed(1);
   const LmShape s = shape(false, true);
   CausalSelfAttention attn(s, 0.0);
-  auto x = torch::randn({3, 16, 32});
-  auto got = attn->forward(x);
-  // Explicit path: softmax(Q K^T / sqrt(hs) + causal mask) V, heads merged, projected.
-  auto qkv = attn->c_attn->forward(x).split(32, 2);
-  auto heads = [](const torch::Tensor& t) { return t.view({3, 16, 4, 8}).transpose(1, 2); };
-  auto q = heads(qkv[0]), k = heads(qkv[1]), v = heads(qkv[2]);
-  auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(8.0);
-  auto mask = torch::ones({16, 16}, torch::kBool).triu(1);
-  scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
-  auto y = torch::matmul(scores.softmax(-1), v).transpose(1, 2).reshape({3, 16, 32});
-  auto want = attn->c_proj->forward(y);
-  EXPECT_LT((got - want).abs().max().item<double>(), 1e-5);
+  for (const std::int64_t T : {16, 5, 16}) {  // the cached mask follows the sequence length
+    auto x = torch::randn({3, T, 32});
+    auto got = attn->forward(x);
+    // Explicit path: softmax(Q K^T / sqrt(hs) + causal mask) V, heads merged, projected.
+    auto qkv = attn->c_attn->forward(x).split(32, 2);
+    auto heads = [&](const torch::Tensor& t) { return t.view({3, T, 4, 8}).transpose(1, 2); };
+    auto q = heads(qkv[0]), k = heads(qkv[1]), v = heads(qkv[2]);
+    auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(8.0);
+    auto mask = torch::ones({T, T}, torch::kBool).triu(1);
+    scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
+    auto y = torch::matmul(scores.softmax(-1), v).transpose(1, 2).reshape({3, T, 32});
+    auto want = attn->c_proj->forward(y);
+    EXPECT_LT((got - want).abs().max().item<double>(), 1e-5) << "T " << T;
+  }
 }
 
 TEST(LmModel, OverfitsOneBatch) {

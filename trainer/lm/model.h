@@ -3,9 +3,10 @@
 // attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj} / ln_f, with lm_head tied to wte.
 //
 // Pre-LayerNorm blocks, GELU MLP, learned positions or rotary embeddings (RoPE, Su et al. 2021),
-// causal attention through the fused scaled_dot_product_attention (LibTorch >= 2.0; the private
-// equivalent on 1.13), dropout, and GPT-2's initialisation: N(0, 0.02) weights, residual
-// projections scaled by 1/sqrt(2 n_layer).
+// causal attention through the fused scaled_dot_product_attention (LibTorch >= 2.0; on 1.13 an
+// explicit softmax(QK^T/sqrt(hs) + mask)V with mask and scale folded into one GEMM), dropout,
+// and GPT-2's initialisation: N(0, 0.02) weights, residual projections scaled by
+// 1/sqrt(2 n_layer).
 #pragma once
 
 #include <torch/torch.h>
@@ -37,7 +38,8 @@ class CausalSelfAttentionImpl : public torch::nn::Module {
   std::int64_t n_head_;
   double dropout_;
   bool rope_;
-  torch::Tensor cos_, sin_;  // (T, hs/2) rotary tables
+  torch::Tensor cos_, sin_;    // (T, hs/2) rotary tables
+  torch::Tensor causal_mask_;  // (T, T) additive mask of the explicit 1.13 path, built on use
 };
 TORCH_MODULE(CausalSelfAttention);
 
