@@ -4,7 +4,10 @@
 //      of `scaletune train` processes started back to back by one shell (process start-up alone);
 //   2. slot utilisation with 2-second trials (target >= 98%);
 //   3. how CARBS suggest latency, searcher state saves and HDF5 appends scale to 2,000 trials.
-// Usage: sweep_bench [--trials 2000] [--skip-mpi]
+//   Each sweep also reports the CPU its event loops used while trials ran (orchestrator and
+//   agents; the searcher's own time is shown apart), since a polling loop steals cores from trials.
+// Usage: sweep_bench [--trials 2000] [--skip-mpi] [--skip-scaling] [--repeat 1]
+//                    [--scaletune PATH (another build of the program, e.g. to compare versions)]
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -31,7 +34,8 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-std::string bin() { return std::string(SCALETUNE_BINARY_DIR) + "/scaletune"; }
+std::string g_bin = std::string(SCALETUNE_BINARY_DIR) + "/scaletune";
+std::string bin() { return g_bin; }
 
 std::string sweep_config(const std::string& dir, int trials, double seconds, int slots,
                          bool rank0) {
@@ -46,12 +50,46 @@ std::string sweep_config(const std::string& dir, int trials, double seconds, int
          ", trials_on_rank0: " + (rank0 ? "true" : "false") + "}\nout_dir: " + dir + "\n";
 }
 
+struct LoopCpu {  // "... loop CPU 0.029 s over 8.64 s ..." lines of the orchestrator and agents
+  double cpu = 0, wall = 0;
+  int loops = 0;
+};
+
 struct SweepRun {
   double wall = 0;
   double suggestions = 0;
-  double search_seconds = 0;  // suggest + save_state, as the orchestrator measured them
+  double search_seconds = 0;       // suggest + save_state, as the orchestrator measured them
+  double loop_search_seconds = 0;  // ... of which during the orchestrator's main loop
+  LoopCpu orchestrator, agents;
   store::Records records;
 };
+
+bool parse_loop_cpu(const std::string& line, LoopCpu& into) {
+  const auto at = line.find("loop CPU ");
+  if (at == std::string::npos) return false;
+  const auto over = line.find(" s over ", at);
+  if (over == std::string::npos) return false;
+  into.cpu += std::atof(line.substr(at + 9).c_str());
+  into.wall += std::atof(line.substr(over + 8).c_str());
+  into.loops += 1;
+  return true;
+}
+
+void print_cpu(const SweepRun& r) {
+  if (r.orchestrator.loops == 0) {
+    std::printf("  CPU of the event loops: not reported by this build\n");
+    return;
+  }
+  std::printf(
+      "  CPU while trials ran: orchestrator %.3f s over %.2f s = %.2f%% of a core (the "
+      "searcher %.3f s of it, wall)",
+      r.orchestrator.cpu, r.orchestrator.wall, 100 * r.orchestrator.cpu / r.orchestrator.wall,
+      r.loop_search_seconds);
+  if (r.agents.loops > 0)
+    std::printf("; %d agent(s) %.2f%% of a core each", r.agents.loops,
+                100 * r.agents.cpu / r.agents.wall);
+  std::printf("\n");
+}
 
 SweepRun run_sweep(const std::string& name, const std::string& config_text,
                    const std::string& launcher) {
@@ -76,6 +114,13 @@ SweepRun run_sweep(const std::string& name, const std::string& config_text,
   std::ifstream log(dir / "err.log");
   std::string line;
   while (std::getline(log, line)) {
+    if (line.find("orchestrator loop CPU") != std::string::npos) {
+      parse_loop_cpu(line, r.orchestrator);
+      const auto s = line.find("searcher (wall) ");
+      if (s != std::string::npos) r.loop_search_seconds = std::atof(line.substr(s + 16).c_str());
+      continue;
+    }
+    if (line.find("agent: ") != std::string::npos && parse_loop_cpu(line, r.agents)) continue;
     const auto at = line.find("suggestions took ");
     if (at == std::string::npos) continue;
     const auto start = line.rfind(": ", at);
@@ -134,6 +179,7 @@ void throughput(int trials) {
       "per trial, of which the searcher (suggest + state save) %.1f ms and the "
       "orchestration itself %.1f ms\n",
       1e3 * busy / latest.size(), 1e3 * gap, 1e3 * search, 1e3 * (gap - search));
+  print_cpu(r);
 }
 
 void utilisation(int slots, int per_slot) {
@@ -156,6 +202,7 @@ void utilisation(int slots, int per_slot) {
       100 * busy / (slots * span), slots, span, 100 * trial_time / (slots * span));
   std::printf("  reference: the ideal schedule takes %.2f s; measured %.2f s\n", 2.0 * per_slot,
               span);
+  print_cpu(r);
 }
 
 void scaling(int trials) {
@@ -232,14 +279,21 @@ void scaling(int trials) {
 
 int main(int argc, char** argv) {
   int trials = 2000;
-  bool mpi = true;
+  int repeat = 1;
+  bool mpi = true, scale = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--trials" && i + 1 < argc) trials = std::atoi(argv[++i]);
+    if (a == "--repeat" && i + 1 < argc) repeat = std::max(1, std::atoi(argv[++i]));
+    if (a == "--scaletune" && i + 1 < argc) g_bin = argv[++i];
     if (a == "--skip-mpi") mpi = false;
+    if (a == "--skip-scaling") scale = false;
   }
-  if (mpi) throughput(150);
-  utilisation(4, 4);
-  scaling(trials);
+  std::printf("program: %s\n", bin().c_str());
+  for (int i = 0; i < repeat; ++i) {
+    if (mpi) throughput(150);
+    utilisation(4, 4);
+  }
+  if (scale) scaling(trials);
   return 0;
 }

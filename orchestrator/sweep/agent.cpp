@@ -156,6 +156,7 @@ void Agent::launch(const LaunchTrial& m) {
       r.placement = p;
       r.log_path = o.log_path;
       r.process = util::ChildProcess::spawn(o);
+      r.exited = open_pidfd(r.process.pid());
       trial.ranks.push_back(std::move(r));
     } catch (const util::SpawnError& e) {
       trial.ranks.clear();  // kills the ranks already started
@@ -177,17 +178,54 @@ void Agent::stop(const StopTrial& m) {
   auto it = trials_.find({m.trial, m.attempt});
   if (it == trials_.end()) return;  // already ended; its TrialEnded is on the way
   it->second.stop_requested = true;
-  for (auto& r : it->second.ranks)
-    r.process.stop(std::chrono::duration<double>(m.grace_seconds), m.signal);
+  stop_ranks(it->second, m.grace_seconds, m.signal);
+}
+
+void Agent::stop_ranks(Trial& trial, double grace_seconds, int sig) {
+  for (auto& r : trial.ranks)
+    if (!r.exit) r.process.stop(std::chrono::duration<double>(grace_seconds), sig);
+  // ChildProcess keeps the first stop's deadline; so does kill_at, taken after it (never earlier).
+  if (!trial.kill_at)
+    trial.kill_at = std::chrono::steady_clock::now() +
+                    std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                        std::chrono::duration<double>(grace_seconds));
 }
 
 void Agent::shutdown(const Shutdown& m) {
   shutting_down_ = true;
   for (auto& [key, trial] : trials_) {
     trial.stop_requested = true;
-    for (auto& r : trial.ranks)
-      r.process.stop(std::chrono::duration<double>(m.grace_seconds), m.signal);
+    stop_ranks(trial, m.grace_seconds, m.signal);
   }
+}
+
+std::vector<int> Agent::wait_fds() const {
+  std::vector<int> fds;
+  for (const auto& [key, trial] : trials_)
+    for (const auto& r : trial.ranks)
+      if (!r.exit && r.exited.valid()) fds.push_back(r.exited.get());
+  return fds;
+}
+
+std::chrono::microseconds Agent::poll_within() const {
+  using std::chrono::microseconds;
+  constexpr microseconds kNothingDue = std::chrono::hours(1);
+  constexpr microseconds kWithoutPidfd = std::chrono::milliseconds(1);
+  const auto now = std::chrono::steady_clock::now();
+  auto due = now + kNothingDue;
+  for (const auto& [key, trial] : trials_) {
+    for (const auto& r : trial.ranks)
+      if (!r.exit && !r.exited.valid()) due = std::min(due, now + kWithoutPidfd);
+    due = std::min(
+        due, trial.last_sample + std::chrono::duration_cast<microseconds>(
+                                     std::chrono::duration<double>(options_.rss_sample_seconds)));
+    if (!trial.timed_out && trial.launch.timeout_seconds > 0)
+      due = std::min(
+          due, trial.started + std::chrono::duration_cast<microseconds>(
+                                   std::chrono::duration<double>(trial.launch.timeout_seconds)));
+    if (trial.kill_at) due = std::min(due, *trial.kill_at);
+  }
+  return std::max(microseconds(0), std::chrono::duration_cast<microseconds>(due - now));
 }
 
 void Agent::poll() {
@@ -206,6 +244,8 @@ void Agent::poll() {
       all_done = all_done && r.exit.has_value();
     }
     if (sample) trial.last_sample = now;
+    // ChildProcess::poll() sent SIGKILL when the grace period ended; the pidfds show the rest.
+    if (trial.kill_at && now >= *trial.kill_at) trial.kill_at.reset();
     if (all_done) {
       ended.push_back(key);
       continue;
@@ -216,14 +256,12 @@ void Agent::poll() {
       trial.timed_out = true;
       spdlog::warn("trial {} attempt {}: timed out after {:.0f} s; stopping it", key.first,
                    key.second, elapsed);
-      for (auto& r : trial.ranks)
-        r.process.stop(std::chrono::duration<double>(options_.timeout_grace_seconds));
+      stop_ranks(trial, options_.timeout_grace_seconds, SIGTERM);
     }
     // One rank failed: the others would hang in their next collective; stop them.
     if (trial.failure_seen && !trial.peers_stopped) {
       trial.peers_stopped = true;
-      for (auto& r : trial.ranks)
-        if (!r.exit) r.process.stop(std::chrono::duration<double>(options_.failure_grace_seconds));
+      stop_ranks(trial, options_.failure_grace_seconds, SIGTERM);
     }
   }
   for (const auto& key : ended) {

@@ -5,7 +5,10 @@
 // are reported in TrialEnded for the orchestrator to classify. It holds no sweep state beyond the
 // trials it runs; the orchestrator decides everything else.
 //
-// Not thread-safe: one loop calls handle() for each incoming message and poll() regularly.
+// Not thread-safe: one loop calls handle() for each incoming message and poll() whenever one of
+// wait_fds() is readable or poll_within() has passed (run_agent in agent_loop.h). Each rank has a
+// pidfd that becomes readable when it exits, so a trial's end is noticed within microseconds;
+// where the kernel has no pidfds, poll_within() asks to be polled every millisecond instead.
 #pragma once
 
 #include <chrono>
@@ -18,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "orchestrator/sweep/events.h"
 #include "orchestrator/sweep/messages.h"
 #include "orchestrator/util/process.h"
 
@@ -46,8 +50,13 @@ class Agent {
   // Acts on a LaunchTrial, StopTrial or Shutdown message. Malformed messages throw
   // std::invalid_argument (the orchestrator sent something wrong: a bug, not a trial failure).
   void handle(const nlohmann::json& message);
-  // Reaps ended ranks, enforces timeouts, reports ended trials. Call often.
+  // Reaps ended ranks, enforces timeouts, reports ended trials.
   void poll();
+  // Readable when poll() has something to reap: the pidfds of ranks still running.
+  std::vector<int> wait_fds() const;
+  // How long the caller may wait for wait_fds() before poll() is due anyway (a timeout, a SIGKILL
+  // after a stop's grace period, a memory sample); hours when nothing runs.
+  std::chrono::microseconds poll_within() const;
   // True once a Shutdown was handled and every trial has ended (Bye was sent).
   bool finished() const { return finished_; }
   std::size_t running_trials() const { return trials_.size(); }
@@ -57,6 +66,7 @@ class Agent {
   struct RankProcess {
     RankPlacement placement;
     util::ChildProcess process;
+    UniqueFd exited;  // pidfd: readable once the process has exited (invalid: not supported)
     std::optional<util::ExitStatus> exit;
     std::string log_path;
   };
@@ -69,6 +79,9 @@ class Agent {
     bool stop_requested = false;
     bool failure_seen = false;   // a rank ended unsuccessfully
     bool peers_stopped = false;  // ...and the other ranks were told to stop
+    // When poll() must escalate a stop to SIGKILL (the first stop's grace period, as in
+    // ChildProcess); cleared once poll() has escalated.
+    std::optional<std::chrono::steady_clock::time_point> kill_at;
     double peak_rss = 0;
   };
   using Key = std::pair<std::int64_t, int>;  // (trial, attempt)
@@ -77,6 +90,8 @@ class Agent {
   void stop(const StopTrial& m);
   void shutdown(const Shutdown& m);
   void finish(const Key& key, Trial& trial);
+  // Stops the ranks still running: `sig` now, SIGKILL after `grace`.
+  void stop_ranks(Trial& trial, double grace_seconds, int sig);
   void fail_launch(const LaunchTrial& m, const std::string& reason);
 
   AgentOptions options_;

@@ -5,19 +5,26 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
-#include <thread>
+
+#include "orchestrator/sweep/events.h"
 
 namespace scaletune::sweep {
 
 void run_agent(Transport& transport, Agent& agent, const std::atomic<bool>& abort_requested,
                int orchestrator) {
+  // `abort_requested` is set by a signal handler, which may run on another thread and so not
+  // interrupt the wait: look at it at least this often.
+  constexpr std::chrono::microseconds kAbortCheck = std::chrono::milliseconds(100);
+  const auto started = std::chrono::steady_clock::now();
+  const double cpu_at_start = thread_cpu_seconds();
+  std::size_t trials = 0;
   transport.send(orchestrator, encode(agent.hello()));
   bool aborting = false;
-  auto idle_sleep = std::chrono::microseconds(200);
-  while (!agent.finished()) {
+  while (true) {
     bool busy = false;
     while (auto e = transport.try_receive()) {
       busy = true;
+      if (message_type(e->message) == "launch") ++trials;
       try {
         agent.handle(e->message);
       } catch (const std::exception& ex) {
@@ -32,17 +39,17 @@ void run_agent(Transport& transport, Agent& agent, const std::atomic<bool>& abor
     }
     const std::size_t before = agent.running_trials();
     agent.poll();
+    if (agent.finished()) break;
     busy = busy || agent.running_trials() != before;
-    if (busy) {
-      idle_sleep = std::chrono::microseconds(200);
-    } else {
-      std::this_thread::sleep_for(idle_sleep);
-      // While trials run, their ends are noticed within 2 ms (a poll costs microseconds); an
-      // idle agent backs off to 20 ms.
-      const auto cap = std::chrono::microseconds(agent.running_trials() > 0 ? 2000 : 20000);
-      idle_sleep = std::min(idle_sleep * 2, cap);
-    }
+    // After activity look once more at once (a reply may already be queued), then wait.
+    if (!busy)
+      wait_for_events(transport, agent.wait_fds(), std::min(agent.poll_within(), kAbortCheck));
   }
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const double cpu = thread_cpu_seconds() - cpu_at_start;
+  spdlog::info("agent: {} trial launch(es); loop CPU {:.3f} s over {:.2f} s ({:.2f}% of a core)",
+               trials, cpu, wall, wall > 0 ? 100 * cpu / wall : 0.0);
 }
 
 }  // namespace scaletune::sweep

@@ -10,8 +10,9 @@ namespace scaletune::sweep {
 
 // Says hello to the orchestrator (rank `orchestrator`), then serves it until it sends Shutdown
 // and every trial has ended. If `abort_requested` becomes true (e.g. SIGTERM), the agent shuts
-// its trials down by itself. Polls without blocking: sleeps of at most 2 ms while trials run, 20 ms
-// when idle.
+// its trials down by itself. Between events it sleeps in wait_for_events() (events.h) on the
+// transport and the ranks' pidfds: a message or a rank's exit wakes it within microseconds (MPI:
+// within the transport's poll interval), and it uses no CPU while trials run.
 void run_agent(Transport& transport, Agent& agent, const std::atomic<bool>& abort_requested,
                int orchestrator = 0);
 

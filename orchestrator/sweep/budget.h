@@ -1,5 +1,10 @@
 // What a sweep may spend, and what it has spent. Every recorded trial counts, failures included
 // (they cost real device time), so the budget is never exceeded by retrying failures.
+//
+// Cost limits (max_cost, max_flops, max_device_hours) also count what is committed: the predicted
+// cost of the trials running or waiting to run. A trial starts only if the spent plus committed
+// plus its own predicted cost stays within every limit, so a sweep overshoots a limit only by
+// how much its predictions were too low (docs/sweep.md, "Budget").
 #pragma once
 
 #include <chrono>
@@ -27,8 +32,12 @@ class Budget {
   const Spent& spent() const { return spent_; }
   const BudgetConfig& limits() const { return limits_; }
 
-  // Why no new trial may start ("" when one may). `running` trials count against max_trials.
-  std::string exhausted(std::int64_t running, double wall_seconds) const;
+  // Why no new trial may start ("" when one may). `running` trials count against max_trials;
+  // `committed` (predicted costs of running and waiting trials) against the cost limits.
+  std::string exhausted(std::int64_t running, double wall_seconds,
+                        const Spent& committed = {}) const;
+  // Why a trial predicted to cost `next` may not start on top of `committed` ("" when it may).
+  std::string would_exceed(const Spent& committed, const Spent& next) const;
   // Fraction of the tightest limit used, in [0, 1] (for progress and ETA).
   double fraction_used(double wall_seconds) const;
 

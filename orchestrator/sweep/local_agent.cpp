@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "orchestrator/sweep/agent_loop.h"
 
 namespace scaletune::sweep {
@@ -30,6 +32,20 @@ void MergedTransport::send(int to, const nlohmann::json& message) {
     local_->send(1, message);
   else
     outer_.send(to, message);
+}
+
+std::vector<int> MergedTransport::wait_fds() const {
+  std::vector<int> fds = local_->wait_fds();
+  for (int fd : outer_.wait_fds()) fds.push_back(fd);
+  return fds;
+}
+
+std::chrono::microseconds MergedTransport::poll_interval() {
+  const auto outer = outer_.poll_interval();
+  const auto local = local_->poll_interval();
+  if (outer.count() == 0) return local;
+  if (local.count() == 0) return outer;
+  return std::min(outer, local);
 }
 
 std::optional<Envelope> MergedTransport::try_receive() {

@@ -41,6 +41,8 @@ class MergedTransport : public Transport {
   int local_rank() const { return outer_.size(); }
   void send(int to, const nlohmann::json& message) override;
   std::optional<Envelope> try_receive() override;
+  std::vector<int> wait_fds() const override;
+  std::chrono::microseconds poll_interval() override;
 
  private:
   Transport& outer_;

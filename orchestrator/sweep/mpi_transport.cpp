@@ -1,5 +1,6 @@
 #include "orchestrator/sweep/mpi_transport.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <vector>
 
@@ -7,6 +8,8 @@ namespace scaletune::sweep {
 namespace {
 
 constexpr int kTag = 7001;
+constexpr std::chrono::microseconds kFirstPoll(50);
+constexpr std::chrono::microseconds kLongestPoll(1000);
 
 void check(int code, const char* what) {
   if (code == MPI_SUCCESS) return;
@@ -35,7 +38,7 @@ MpiSession::~MpiSession() {
   if (!finalized) MPI_Finalize();
 }
 
-MpiTransport::MpiTransport(MPI_Comm comm) : comm_(comm) {
+MpiTransport::MpiTransport(MPI_Comm comm) : comm_(comm), interval_(kFirstPoll) {
   MPI_Comm_rank(comm_, &rank_);
   MPI_Comm_size(comm_, &size_);
 }
@@ -55,6 +58,13 @@ void MpiTransport::send(int to, const nlohmann::json& message) {
                   &p.request),
         "MPI_Isend");
   progress();
+  interval_ = kFirstPoll;
+}
+
+std::chrono::microseconds MpiTransport::poll_interval() {
+  const std::chrono::microseconds now = interval_;
+  interval_ = std::min(interval_ * 2, kLongestPoll);
+  return now;
 }
 
 void MpiTransport::progress() {
@@ -76,6 +86,7 @@ std::optional<Envelope> MpiTransport::try_receive() {
   MPI_Status status;
   check(MPI_Iprobe(MPI_ANY_SOURCE, kTag, comm_, &flag, &status), "MPI_Iprobe");
   if (!flag) return std::nullopt;
+  interval_ = kFirstPoll;
   int count = 0;
   MPI_Get_count(&status, MPI_CHAR, &count);
   std::vector<char> buffer(static_cast<std::size_t>(count));

@@ -7,10 +7,10 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <thread>
 #include <unordered_map>
 
 #include "orchestrator/config/binder.h"
+#include "orchestrator/sweep/events.h"
 #include "orchestrator/sweep/sweep_plan.h"
 
 namespace scaletune::sweep {
@@ -19,8 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 
 double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::string trial_dir_name(std::int64_t trial) {
@@ -30,6 +29,11 @@ std::string trial_dir_name(std::int64_t trial) {
 }
 
 bool rank_failed(const RankExit& r) { return r.signal != 0 || r.code != 0; }
+
+// The longest the orchestrator sleeps without a message: how late it may notice a stop request
+// (set by a signal handler, which may run on another thread) or the end of the wall-time budget.
+// Messages wake it at once (local agents) or within the MPI transport's poll interval.
+constexpr std::chrono::microseconds kLongestWait = std::chrono::milliseconds(50);
 
 }  // namespace
 
@@ -63,7 +67,7 @@ void Orchestrator::await_agents() {
                                std::to_string(options_.hello_timeout_seconds) + " s");
     auto e = transport_.try_receive();
     if (!e) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      wait_for_events(transport_, {}, kLongestWait);
       continue;
     }
     if (message_type(e->message) != "hello" || !expected.count(e->from)) {
@@ -98,14 +102,16 @@ SweepEnd Orchestrator::run(const std::atomic<int>& stop_requests) {
       if (auto e = transport_.try_receive()) {
         if (message_type(e->message) == "bye") waiting.erase(e->from);
       } else {
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        wait_for_events(transport_, {}, kLongestWait);
       }
     }
     throw config::ConfigError({{"resources", "resources", fit}});
   }
   restore();
 
-  auto idle = std::chrono::microseconds(100);
+  const auto loop_started = std::chrono::steady_clock::now();
+  const double cpu_at_start = thread_cpu_seconds();
+  const double search_at_start = suggest_seconds_ + save_seconds_;
   while (true) {
     bool busy = false;
     while (auto e = transport_.try_receive()) {
@@ -115,8 +121,8 @@ SweepEnd Orchestrator::run(const std::atomic<int>& stop_requests) {
     const int stops = stop_requests.load();
     if (stops >= 1 && !stopping_) {
       stopping_ = true;
-      spdlog::warn("sweep {}: stop requested; no new trials; running trials: {} ({})",
-                   config_.name, running_.size(), config_.resources.on_stop);
+      spdlog::warn("sweep {}: stop requested; no new trials; running trials: {} ({})", config_.name,
+                   running_.size(), config_.resources.on_stop);
       if (config_.resources.on_stop != "finish") stop_running(config_.resources.on_stop == "kill");
     }
     if (stops >= 2 && !killing_) {
@@ -126,23 +132,39 @@ SweepEnd Orchestrator::run(const std::atomic<int>& stop_requests) {
     }
     if (!stopping_) busy = fill_slots() || busy;
     const bool exhausted =
-        !budget_.exhausted(static_cast<std::int64_t>(running_.size() + pending_.size()),
-                           elapsed())
+        !budget_blocked_.empty() ||
+        !budget_
+             .exhausted(static_cast<std::int64_t>(running_.size() + pending_.size()), elapsed(),
+                        committed())
              .empty();
     if (running_.empty() && (stopping_ || (exhausted && pending_.empty()))) break;
     progress_.update(progress_state());
-    if (busy) {
-      idle = std::chrono::microseconds(100);
-    } else {
-      std::this_thread::sleep_for(idle);
-      // A trial's end is acted on within ~2 ms while trials run; MPI_Iprobe costs microseconds.
-      const auto cap = std::chrono::microseconds(running_.empty() ? 20000 : 2000);
-      idle = std::min(idle * 2, cap);
+    // After activity look once more at once (a reply may already be queued); otherwise sleep
+    // until a message comes, or at most kLongestWait (stop requests, the wall-time budget).
+    if (!busy) {
+      auto wait = kLongestWait;
+      if (config_.budget.max_wall_seconds > 0)
+        wait = std::min(wait, std::chrono::duration_cast<std::chrono::microseconds>(
+                                  std::chrono::duration<double>(
+                                      std::max(0.0, config_.budget.max_wall_seconds - elapsed()))));
+      wait_for_events(transport_, {}, wait);
     }
+  }
+  {
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_started).count();
+    const double cpu = thread_cpu_seconds() - cpu_at_start;
+    const double search = suggest_seconds_ + save_seconds_ - search_at_start;
+    spdlog::info(
+        "sweep {}: orchestrator loop CPU {:.3f} s over {:.2f} s ({:.2f}% of a core); searcher "
+        "(wall) {:.3f} s of it",
+        config_.name, cpu, wall, wall > 0 ? 100 * cpu / wall : 0.0, search);
   }
   if (!stopping_) {
     const std::string why =
-        budget_.exhausted(static_cast<std::int64_t>(pending_.size()), elapsed());
+        budget_blocked_.empty()
+            ? budget_.exhausted(static_cast<std::int64_t>(pending_.size()), elapsed())
+            : budget_blocked_;
     spdlog::info("sweep {}: budget spent ({})", config_.name, why);
   }
   save_state();
@@ -162,17 +184,18 @@ SweepEnd Orchestrator::run(const std::atomic<int>& stop_requests) {
       else
         handle(*e);
     } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      wait_for_events(transport_, {}, kLongestWait);
     }
   }
   if (!waiting.empty()) spdlog::warn("{} agent(s) did not say goodbye", waiting.size());
   // Suggestions that never started are forgotten on resume; the state keeps everything else.
   save_state();
   progress_.finish(progress_state());
-  spdlog::info("sweep {}: {} suggestions took {:.3f} s ({:.2f} ms each); searcher state saves "
-               "{:.3f} s",
-               config_.name, suggestions_, suggest_seconds_,
-               suggestions_ ? 1e3 * suggest_seconds_ / suggestions_ : 0.0, save_seconds_);
+  spdlog::info(
+      "sweep {}: {} suggestions took {:.3f} s ({:.2f} ms each); searcher state saves "
+      "{:.3f} s",
+      config_.name, suggestions_, suggest_seconds_,
+      suggestions_ ? 1e3 * suggest_seconds_ / suggestions_ : 0.0, save_seconds_);
   return stopping_ ? SweepEnd::kStopped : SweepEnd::kCompleted;
 }
 
@@ -317,6 +340,23 @@ void Orchestrator::finish_attempt(std::int64_t trial) {
   }
 }
 
+std::vector<std::string> Orchestrator::slot_names(const std::vector<Part>& parts) const {
+  std::vector<std::pair<int, std::string>> ranks;
+  for (const auto& part : parts)
+    for (const auto& rank : part.ranks) {
+      const AgentSlots& a = agents_[static_cast<std::size_t>(part.agent)];
+      const Slot& slot = a.slots[static_cast<std::size_t>(rank.slot)];
+      // GPUs by their device ("cuda:3"); CPU slots, which all say "cpu", by their index.
+      const std::string device =
+          slot.gpu >= 0 ? slot.device : slot.device + ":" + std::to_string(slot.index);
+      ranks.push_back({rank.rank, a.host + "/" + device});
+    }
+  std::sort(ranks.begin(), ranks.end());
+  std::vector<std::string> names;
+  for (auto& [rank, name] : ranks) names.push_back(std::move(name));
+  return names;
+}
+
 TrialRow Orchestrator::row_for(const Running& r, const Classification& c,
                                const TrialEnded& rank0) const {
   TrialRow row;
@@ -329,11 +369,7 @@ TrialRow Orchestrator::row_for(const Running& r, const Classification& c,
   row.params = r.p.params;
   row.devices = r.p.devices;
   row.host = rank0.host;
-  for (const auto& part : r.parts)
-    for (const auto& rank : part.ranks) {
-      const AgentSlots& a = agents_[static_cast<std::size_t>(part.agent)];
-      row.slots.push_back(a.host + "/" + a.slots[static_cast<std::size_t>(rank.slot)].device);
-    }
+  row.slots = slot_names(r.parts);
   if (row.host.empty() && !r.parts.empty())
     row.host = agents_[static_cast<std::size_t>(r.parts[0].agent)].host;
   row.start_unix = r.start_unix;
@@ -361,6 +397,8 @@ TrialRow Orchestrator::row_for(const Running& r, const Classification& c,
 void Orchestrator::count(const TrialRow& row) {
   budget_.add(std::isfinite(row.cost) ? row.cost : 0, std::isfinite(row.flops) ? row.flops : 0,
               std::isfinite(row.device_seconds) ? row.device_seconds : 0);
+  recorded_devices_ += row.devices;
+  budget_blocked_.clear();  // what was spent changed: a refused suggestion may fit now
   if (row.status == "ok") {
     const int decade = static_cast<int>(std::floor(std::log10(row.cost)));
     auto [it, inserted] = best_by_decade_.emplace(decade, row.objective);
@@ -470,6 +508,7 @@ bool Orchestrator::try_start(Pending& p) {
   row.params = p.params;
   row.devices = p.devices;
   row.host = agents_[static_cast<std::size_t>(r.parts[0].agent)].host;
+  row.slots = slot_names(r.parts);
   row.start_unix = r.start_unix;
   row.dir = r.launch.dir;
   row.log_path = (fs::path(r.launch.dir) / "rank0.log").string();
@@ -485,10 +524,61 @@ bool Orchestrator::try_start(Pending& p) {
   return true;
 }
 
+Spent Orchestrator::predict(const YAML::Node& trial_cfg, int devices, double searcher_cost) const {
+  // Best first: the trainer's own count when the cost metric is one it knows (exact up to early
+  // stops), then the searcher's prediction (CARBS models cost), then the mean of recorded trials.
+  const CostEstimate e = estimate_cost(config_, trial_cfg);
+  const std::string metric = config_.cost_metric();
+  const double analytic = metric == "flops"            ? e.flops
+                          : metric == "flops_6n"       ? e.flops_6n
+                          : metric == "tokens"         ? e.tokens
+                          : metric == "wall_seconds"   ? e.wall_seconds
+                          : metric == "device_seconds" ? e.wall_seconds * devices
+                                                       : trainer::kNaN;
+  const Spent& spent = budget_.spent();
+  const double n = static_cast<double>(spent.trials);
+  Spent p;
+  p.cost = std::isfinite(analytic)                             ? analytic
+           : std::isfinite(searcher_cost) && searcher_cost > 0 ? searcher_cost
+           : n > 0                                             ? spent.cost / n
+                                                               : 0;
+  p.flops = std::isfinite(e.flops) ? e.flops
+            : metric == "flops"    ? p.cost
+            : n > 0                ? spent.flops / n
+                                   : 0;
+  p.device_seconds = std::isfinite(e.wall_seconds) ? e.wall_seconds * devices
+                     : recorded_devices_ > 0 ? spent.device_seconds / recorded_devices_ * devices
+                                             : 0;
+  return p;
+}
+
+Spent Orchestrator::committed() const {
+  Spent c;
+  auto add = [&c](const Spent& p) {
+    c.cost += p.cost;
+    c.flops += p.flops;
+    c.device_seconds += p.device_seconds;
+  };
+  for (const auto& [id, r] : running_) add(r.p.predicted);
+  for (const auto& p : pending_) add(p.predicted);
+  return c;
+}
+
 bool Orchestrator::fill_slots() {
   bool started = false;
-  for (auto it = pending_.begin(); it != pending_.end();) {
+  // The oldest waiting trial (the head) has the first claim on free slots.
+  while (!pending_.empty() && try_start(pending_.front())) {
+    pending_.pop_front();
+    backfill_asks_ = 0;
+    started = true;
+  }
+  // Behind a head that does not fit, queued trials start where they fit. There are few of them
+  // (the backfill asks below, retries, resumed trials), so the head is delayed by few trials.
+  for (auto it = pending_.empty() ? pending_.end() : std::next(pending_.begin());
+       it != pending_.end();) {
     if (try_start(*it)) {
+      spdlog::debug("trial {} ({} devices) backfills idle slots; trial {} ({} devices) waits",
+                    it->trial, it->devices, pending_.front().trial, pending_.front().devices);
       it = pending_.erase(it);
       started = true;
     } else {
@@ -500,10 +590,13 @@ bool Orchestrator::fill_slots() {
       if (a.free() > 0) return true;
     return false;
   };
-  // New suggestions only when nothing is waiting: a trial that does not fit yet keeps its place.
-  while (pending_.empty() && any_free()) {
-    const std::string why =
-        budget_.exhausted(static_cast<std::int64_t>(running_.size()), elapsed());
+  // New suggestions while slots are free: any number when nothing waits; while a head waits,
+  // `resources.backfill` of them, which run on the idle slots if they fit and queue otherwise.
+  // Then the head is held: slots that free up wait for it, so it is never starved.
+  while (any_free() && budget_blocked_.empty()) {
+    if (!pending_.empty() && backfill_asks_ >= config_.resources.backfill) break;
+    const std::string why = budget_.exhausted(
+        static_cast<std::int64_t>(running_.size() + pending_.size()), elapsed(), committed());
     if (!why.empty()) break;
     const auto t0 = std::chrono::steady_clock::now();
     search::Suggestion s = searcher_.suggest();
@@ -511,20 +604,37 @@ bool Orchestrator::fill_slots() {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ++suggestions_;
     Pending p;
-    p.trial = next_trial_++;
+    p.trial = next_trial_;
     p.suggestion_id = s.id;
     p.params = s.params;
+    const YAML::Node cfg = trial_config(config_, p.trial, p.params);
     try {
-      p.devices = devices_for(config_.resources, trial_config(config_, p.trial, p.params));
+      p.devices = devices_for(config_.resources, cfg);
     } catch (const std::exception& e) {
       spdlog::error("trial {}: {}; using devices_per_trial", p.trial, e.what());
       p.devices = config_.resources.devices_per_trial;
     }
+    p.predicted = predict(cfg, p.devices, s.predicted_cost);
+    const std::string over = budget_.would_exceed(committed(), p.predicted);
+    if (!over.empty()) {
+      // Never started, never recorded: the searcher forgets it, and no suggestion is made until
+      // a trial ends (then the spent and predicted costs have changed).
+      spdlog::info("sweep {}: not starting a trial that would overshoot the budget ({})",
+                   config_.name, over);
+      searcher_.forget(s.id);
+      budget_blocked_ = over;
+      state_dirty_ = true;
+      break;
+    }
+    ++next_trial_;
+    if (!pending_.empty()) ++backfill_asks_;
     save_state();  // every observation and this outstanding suggestion, before it runs
+    if (try_start(p)) {
+      started = true;
+      continue;
+    }
+    if (pending_.empty()) backfill_asks_ = 0;  // a new head: it gets its own backfill asks
     pending_.push_back(std::move(p));
-    if (!try_start(pending_.back())) break;
-    pending_.pop_back();
-    started = true;
   }
   return started;
 }
@@ -574,6 +684,7 @@ void Orchestrator::restore() {
       p.failures = failed;
       p.devices = t.devices;
       p.has_row = true;
+      p.predicted = predict(trial_config(config_, p.trial, p.params), p.devices, trainer::kNaN);
       pending_.push_back(std::move(p));
       continue;
     }

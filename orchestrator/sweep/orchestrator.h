@@ -60,8 +60,8 @@ struct TrialRow {
   double device_seconds = trainer::kNaN;
   double wall_seconds = trainer::kNaN;
   int devices = 1;
-  std::string host;                // host of rank 0
-  std::vector<std::string> slots;  // "host/cuda:0" per rank (in the log line and `reason`)
+  std::string host;                   // host of rank 0
+  std::vector<std::string> slots;     // "host/cuda:0" per rank, rank 0 first (records: `slots`)
   double start_unix = trainer::kNaN;  // seconds since the epoch
   double end_unix = trainer::kNaN;
   std::string dir;
@@ -159,6 +159,7 @@ class Orchestrator {
     int devices = 1;
     std::set<std::pair<int, int>> avoid;  // (agent, slot) of earlier failed attempts
     bool has_row = false;                 // a row of this trial exists (else: never started)
+    Spent predicted;  // predicted cost, FLOPs and device-seconds (budget.h); `trials` unused
   };
   struct Running {
     Pending p;
@@ -178,6 +179,11 @@ class Orchestrator {
   void finish_attempt(std::int64_t trial);
   bool try_start(Pending& p);
   bool fill_slots();
+  // What a trial will cost (budget.h): its trainer's estimate, the searcher's prediction, or the
+  // mean of the recorded trials.
+  Spent predict(const YAML::Node& trial_config, int devices, double searcher_cost) const;
+  Spent committed() const;  // predicted for the trials running and waiting: O(running)
+  std::vector<std::string> slot_names(const std::vector<Part>& parts) const;
   TrialRow row_for(const Running& r, const Classification& c, const TrialEnded& rank0) const;
   void record(const Running& r, const Classification& c, const TrialEnded& rank0);
   void count(const TrialRow& row);
@@ -200,6 +206,9 @@ class Orchestrator {
   std::map<std::int64_t, Running> running_;
   std::deque<Pending> pending_;
   std::int64_t next_trial_ = 0;
+  int backfill_asks_ = 0;        // suggestions made while the current head of pending_ waits
+  std::string budget_blocked_;   // why the last suggestion was refused; cleared when one ends
+  double recorded_devices_ = 0;  // devices of the recorded trials (device-seconds per device)
   bool state_dirty_ = false;
   bool stopping_ = false;
   bool killing_ = false;

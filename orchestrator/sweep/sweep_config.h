@@ -76,6 +76,9 @@ struct ResourcesConfig {
   std::string on_stop = "checkpoint";  // on Ctrl-C/SIGTERM/preemption: checkpoint | finish | kill
   double stop_grace_seconds = 60;      // how long trials get to checkpoint or finish
   bool trials_on_rank0 = true;         // under MPI, rank 0 (the orchestrator) also runs trials
+  // While the oldest waiting trial does not fit the free slots: how many suggestions may be asked
+  // for, and started ahead of it on the idle slots (docs/sweep.md, "Scheduling"). 0 = none.
+  int backfill = 2;
 
   template <class V>
   void visit(V& v) {
@@ -93,6 +96,9 @@ struct ResourcesConfig {
     v.field("stop_grace_seconds", stop_grace_seconds, "Time trials get to checkpoint or finish.")
         .min(0.0);
     v.field("trials_on_rank0", trials_on_rank0, "Under MPI, rank 0 also runs an agent.");
+    v.field("backfill", backfill,
+            "Suggestions that may run on idle slots while a bigger trial waits for slots.")
+        .min(0);
   }
 };
 

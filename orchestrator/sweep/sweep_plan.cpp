@@ -7,6 +7,7 @@
 #include "orchestrator/config/binder.h"
 #include "trainer/core/flops.h"
 #include "trainer/lm/lm_config.h"
+#include "trainer/synthetic/synthetic.h"
 
 namespace scaletune::sweep {
 namespace {
@@ -38,7 +39,7 @@ double lm_estimate(const YAML::Node& cfg, const std::string& key) {
   YAML::Emitter out;
   out << cfg;
   const auto lm = config::bind<trainer::LmConfig>(config::Document::parse(out.c_str(), "trial"));
-  const std::int64_t data_vocab = lm.data.source == "synthetic"  ? lm.data.synthetic.vocab
+  const std::int64_t data_vocab = lm.data.source == "synthetic" ? lm.data.synthetic.vocab
                                   : lm.data.tokenizer == "gpt2" ? 50257
                                                                 : 256;
   const trainer::LmShape shape = lm.shape(data_vocab);
@@ -50,6 +51,36 @@ double lm_estimate(const YAML::Node& cfg, const std::string& key) {
 }  // namespace
 
 std::string trial_task(const SweepConfig& config) { return config.trainer; }
+
+CostEstimate estimate_cost(const SweepConfig& config, const YAML::Node& cfg) {
+  CostEstimate e;
+  try {
+    YAML::Emitter out;
+    out << cfg;
+    const auto doc = config::Document::parse(out.c_str(), "trial");
+    if (config.trainer == "synthetic") {
+      const auto c = config::bind<trainer::SyntheticConfig>(doc);
+      e.tokens = c.tokens;
+      e.flops = e.flops_6n = 6.0 * c.n_params * c.tokens;
+      e.wall_seconds = c.seconds + c.seconds_per_pflop * e.flops / 1e15;
+    } else if (config.trainer == "lm") {
+      const auto lm = config::bind<trainer::LmConfig>(doc);
+      const std::int64_t vocab = lm.data.source == "synthetic" ? lm.data.synthetic.vocab
+                                 : lm.data.tokenizer == "gpt2" ? 50257
+                                                               : 256;
+      const trainer::LmShape shape = lm.shape(vocab);
+      const double per_token = trainer::lm_flops_per_token(shape);
+      e.tokens = lm.train.tokens > 0 ? lm.train.tokens : lm.train.flops / per_token;
+      e.flops = e.tokens * per_token;
+      e.flops_6n =
+          trainer::flops_6n_per_token(static_cast<double>(trainer::lm_param_count(shape).total)) *
+          e.tokens;
+    }
+  } catch (const std::exception&) {
+    return CostEstimate{};  // not estimable: the orchestrator falls back to other predictions
+  }
+  return e;
+}
 
 YAML::Node trial_config(const SweepConfig& config, std::int64_t trial, const ParamValues& params) {
   return render_trial_config(config.train, trial_task(config),
@@ -115,8 +146,8 @@ std::string check_allocation(const ResourcesConfig& r, const std::vector<int>& a
   const int room = r.span_nodes ? total : largest;
   if (total == 0) return "the allocation has no device slots";
   if (wanted > room) {
-    const std::string what = r.devices_rule.key.empty() ? "resources.devices_per_trial"
-                                                         : "resources.devices_rule.max";
+    const std::string what =
+        r.devices_rule.key.empty() ? "resources.devices_per_trial" : "resources.devices_rule.max";
     return what + " is " + std::to_string(wanted) + " but the allocation can hold at most " +
            std::to_string(room) + " device(s) per trial (" + std::to_string(agent_slots.size()) +
            " agent(s), " + std::to_string(total) + " slot(s) in all" +

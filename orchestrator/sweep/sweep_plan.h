@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,17 @@ YAML::Node trial_config(const SweepConfig& config, std::int64_t trial, const Par
 // ceil(value / per_device) clamped to [1, max]. Throws std::invalid_argument when the rule's key
 // is missing or not a number in the trial config.
 int devices_for(const ResourcesConfig& resources, const YAML::Node& trial_config);
+
+// What a trial will cost, from its config alone (NaN where the trainer does not say): FLOPs
+// (6 N D for `synthetic`; the Chinchilla count for `lm`), 6ND FLOPs, tokens, and wall seconds
+// (`synthetic` only: it sleeps for a time set by its config). Used to keep cost budgets.
+struct CostEstimate {
+  double flops = std::numeric_limits<double>::quiet_NaN();
+  double flops_6n = std::numeric_limits<double>::quiet_NaN();
+  double tokens = std::numeric_limits<double>::quiet_NaN();
+  double wall_seconds = std::numeric_limits<double>::quiet_NaN();
+};
+CostEstimate estimate_cost(const SweepConfig& config, const YAML::Node& trial_config);
 
 // What the agents run for one attempt of a trial (ranks, master address and slots are filled in
 // by the orchestrator at placement).

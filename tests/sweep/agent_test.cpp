@@ -2,6 +2,7 @@
 #include "orchestrator/sweep/agent.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 
 #include <chrono>
@@ -200,6 +201,41 @@ TEST_F(AgentTest, ShutdownStopsEverythingAndSaysBye) {
   agent_->handle(encode(late));
   EXPECT_NE(decode_launch_failed(wait_for("launch_failed", 14)).reason.find("shutting down"),
             std::string::npos);
+}
+
+// The agent's loop sleeps on the ranks' pidfds: each is quiet while its rank runs and readable
+// once it has exited, so the loop wakes for a trial's end instead of polling for it.
+TEST_F(AgentTest, RanksPidfdsWakeTheLoopWhenTheyExit) {
+  EXPECT_GE(agent_->poll_within(), std::chrono::microseconds(std::chrono::hours(1)));
+  LaunchTrial m = shell_trial(20, "sleep 60");
+  m.timeout_seconds = 100;
+  agent_->handle(encode(m));
+  const std::vector<int> fds = agent_->wait_fds();
+  if (fds.empty()) GTEST_SKIP() << "no pidfd_open on this kernel (the agent polls every ms)";
+  ASSERT_EQ(fds.size(), 1u);
+  // Next due: the memory sample (0.5 s by default), well before the 100 s timeout.
+  EXPECT_LE(agent_->poll_within(), std::chrono::microseconds(500ms));
+  pollfd p{fds[0], POLLIN, 0};
+  EXPECT_EQ(poll(&p, 1, 0), 0) << "readable while the rank runs";
+  agent_->handle(encode(StopTrial{20, 0, SIGKILL, 0}));
+  EXPECT_EQ(poll(&p, 1, 30000), 1) << "not readable after the rank was killed";
+  agent_->poll();  // one poll after the wake-up reports the end
+  ASSERT_FALSE(sent_.empty());
+  EXPECT_EQ(sent_.back()["type"], "ended");
+  EXPECT_EQ(decode_ended(sent_.back()).ranks[0].signal, SIGKILL);
+  EXPECT_TRUE(agent_->wait_fds().empty());
+}
+
+// A stop's SIGKILL escalation and a timeout are deadlines the loop must not sleep through.
+TEST_F(AgentTest, PollWithinCoversTimeoutsAndStopGracePeriods) {
+  LaunchTrial m = shell_trial(21, "trap '' TERM; sleep 60 & wait; sleep 60");
+  m.timeout_seconds = 0.2;
+  agent_->handle(encode(m));
+  EXPECT_LE(agent_->poll_within(), std::chrono::microseconds(200ms));
+  // It ignores SIGTERM: the agent must SIGKILL it after the 0.5 s timeout grace.
+  const auto ended = decode_ended(wait_for("ended", 21));
+  EXPECT_TRUE(ended.timed_out);
+  EXPECT_EQ(ended.ranks[0].signal, SIGKILL);
 }
 
 TEST(Messages, RoundTrip) {

@@ -16,6 +16,31 @@ TEST(MpiTransport, EchoScenario) {
   MPI_Barrier(MPI_COMM_WORLD);
 }
 
+// No descriptor shows an MPI message: waiters probe again after short intervals that start at
+// 50 us after traffic and double while nothing arrives, up to 1 ms (no spinning, ~1 ms latency).
+TEST(MpiTransport, PollIntervalGrowsWhileQuietAndRestartsAfterTraffic) {
+  MpiTransport t;
+  ASSERT_GE(t.size(), 2);
+  EXPECT_TRUE(t.wait_fds().empty());
+  if (t.rank() == 1) t.send(0, {{"type", "x"}});
+  if (t.rank() == 0) {
+    std::vector<long> seen;
+    for (int i = 0; i < 7; ++i) seen.push_back(static_cast<long>(t.poll_interval().count()));
+    EXPECT_EQ(seen, (std::vector<long>{50, 100, 200, 400, 800, 1000, 1000}));
+    const Envelope e = test::receive_blocking(t);
+    EXPECT_EQ(e.from, 1);
+    EXPECT_EQ(t.poll_interval().count(), 50);
+    t.poll_interval();
+    t.send(1, {{"type", "y"}});
+    EXPECT_EQ(t.poll_interval().count(), 50);
+  }
+  if (t.rank() == 1) {
+    EXPECT_EQ(test::receive_blocking(t).message["type"], "y");
+  }
+  t.flush();
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
 }  // namespace
 }  // namespace scaletune::sweep
 

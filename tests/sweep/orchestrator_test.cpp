@@ -11,8 +11,8 @@
 #include "orchestrator/config/binder.h"
 #include "orchestrator/sweep/local_agent.h"
 #include "orchestrator/sweep/sweep_plan.h"
-#include "trainer/core/flops.h"
 #include "tests/support/process.h"
+#include "trainer/core/flops.h"
 
 namespace scaletune::sweep {
 namespace {
@@ -25,7 +25,11 @@ class FakeSearcher : public Searcher {
   search::Suggestion suggest() override {
     search::Suggestion s;
     s.id = "s" + std::to_string(next_);
-    s.params = {{"x", static_cast<double>(1 + next_ % 19) / 20.0}};
+    const double x = next_ < static_cast<int>(xs_.size())
+                         ? xs_[static_cast<std::size_t>(next_)]
+                         : static_cast<double>(1 + next_ % 19) / 20.0;
+    s.params = {{"x", x}};
+    if (cost_per_x_ > 0) s.predicted_cost = cost_per_x_ * x;
     ++next_;
     outstanding_.insert(s.id);
     return s;
@@ -63,6 +67,8 @@ class FakeSearcher : public Searcher {
   }
 
   int next_ = 0;
+  std::vector<double> xs_;  // the first suggestions' x (then 1/20, 2/20, ...)
+  double cost_per_x_ = 0;   // > 0: predicted_cost = cost_per_x_ * x
   std::set<std::string> outstanding_;
   std::map<std::string, search::Observation> observed_;
   std::set<std::string> forgotten_;
@@ -336,6 +342,102 @@ TEST_F(OrchestratorTest, ResumeReplaysResultsRecordedBeforeTheStateWasSaved) {
   EXPECT_TRUE(searcher_.observed_.count("s0"));
   EXPECT_TRUE(searcher_.forgotten_.count("s1"));
   EXPECT_TRUE(searcher_.outstanding_.empty());
+}
+
+// Trials 0 and 1 hold 2 of 3 slots for a second; trial 2 needs all 3 (devices = ceil(x / 0.1)).
+// Returns the latest rows after a sweep of 6 trials with `backfill` asks while trial 2 waits.
+class BackfillTest : public OrchestratorTest {
+ protected:
+  std::map<std::int64_t, TrialRow> sweep(int backfill) {
+    script("case $SCALETUNE_PARAM_X in 0.05) sleep 1 ;; esac; " + std::string(kOkScript));
+    searcher_.xs_ = {0.05, 0.05, 0.3, 0.06, 0.07, 0.08};
+    config_.resources.devices_rule.key = "x";
+    config_.resources.devices_rule.per_device = 0.1;
+    config_.resources.devices_rule.max = 3;
+    config_.resources.backfill = backfill;
+    config_.budget.max_trials = 6;
+    std::atomic<int> stops{0};
+    EXPECT_EQ(run(1, 3, stops), SweepEnd::kCompleted);
+    auto latest = records_.latest();
+    EXPECT_EQ(latest.size(), 6u);
+    for (const auto& [id, row] : latest) {
+      EXPECT_EQ(row.status, "ok") << row.reason;
+      EXPECT_EQ(row.slots.size(), static_cast<std::size_t>(row.devices));
+    }
+    EXPECT_EQ(latest.at(2).devices, 3);
+    return latest;
+  }
+};
+
+TEST_F(BackfillTest, SmallTrialsFillIdleSlotsWhileTheBigOneWaitsAndCannotStarveIt) {
+  const auto latest = sweep(2);
+  // Trial 3 ran on the slot that trials 0 and 1 left idle, before the big trial 2 started.
+  EXPECT_LT(latest.at(3).start_unix, latest.at(2).start_unix);
+  // At most `backfill` (2) later trials overtook it; then the freed slots waited for it.
+  int overtook = 0;
+  for (const auto& [id, row] : latest)
+    overtook += id > 2 && row.start_unix < latest.at(2).start_unix;
+  EXPECT_GE(overtook, 1);
+  EXPECT_LE(overtook, 2);
+  EXPECT_GE(latest.at(2).start_unix, std::max(latest.at(0).end_unix, latest.at(1).end_unix) - 0.05);
+}
+
+TEST_F(BackfillTest, WithoutBackfillIdleSlotsWaitForTheBigTrial) {
+  const auto latest = sweep(0);
+  for (const auto& [id, row] : latest)
+    if (id > 2) {
+      EXPECT_GE(row.start_unix, latest.at(2).start_unix) << "trial " << id;
+    }
+}
+
+// Costs are known ahead here (the searcher predicts 10 x, the script reports 10 x): a trial that
+// would take the recorded plus running trials over max_cost is not started, so the sweep ends
+// within the budget instead of overshooting it by the trials started before the last one ended.
+TEST_F(OrchestratorTest, CostBudgetCountsThePredictedCostOfRunningTrials) {
+  script(
+      "awk -v x=\"$SCALETUNE_PARAM_X\" 'BEGIN { printf \"{\\\"objective\\\": %s, \\\"cost\\\": "
+      "%.17g}\", x, 10 * x }' > result.json");
+  searcher_.cost_per_x_ = 10;  // x = 0.05, 0.10, 0.15, ...: costs 0.5, 1, 1.5, 2, 2.5, ...
+  config_.budget.max_trials = 0;
+  config_.budget.max_cost = 4;
+  std::atomic<int> stops{0};
+  EXPECT_EQ(run(1, 2, stops), SweepEnd::kCompleted);
+  double total = 0;
+  for (const auto& [id, row] : records_.latest()) {
+    EXPECT_EQ(row.status, "ok") << row.reason;
+    total += row.cost;
+  }
+  EXPECT_LE(total, 4.0 + 1e-9);
+  EXPECT_GE(total, 3.0 - 1e-9);  // trials 0-2 fit (0.5 + 1 + 1.5); trial 3 (2) would not
+  EXPECT_EQ(records_.latest().size(), 3u);
+  // The refused suggestions were forgotten, never recorded; none is left outstanding.
+  EXPECT_FALSE(searcher_.forgotten_.empty());
+  for (const auto& id : searcher_.forgotten_)
+    for (const auto& r : records_.rows_) EXPECT_NE(r.suggestion_id, id);
+  EXPECT_TRUE(searcher_.outstanding_.empty());
+}
+
+TEST(CostBudget, CommittedCostsCountAgainstTheLimits) {
+  BudgetConfig limits;
+  limits.max_cost = 10;
+  limits.max_device_hours = 1;
+  Budget b(limits);
+  b.add(4, 0, 1800);
+  Spent committed;
+  committed.cost = 5;
+  EXPECT_EQ(b.exhausted(0, 0, committed), "");
+  Spent next;
+  next.cost = 1;
+  EXPECT_EQ(b.would_exceed(committed, next), "");  // 4 + 5 + 1 = 10: exactly the limit
+  next.cost = 1.5;
+  EXPECT_NE(b.would_exceed(committed, next).find("max_cost 10 would be exceeded"),
+            std::string::npos);
+  committed.cost = 6;
+  EXPECT_NE(b.exhausted(0, 0, committed).find("max_cost 10 reached"), std::string::npos);
+  committed = {};
+  next = {};
+  next.device_seconds = 1801;  // 0.5 h spent + 0.50028 h > 1 h
+  EXPECT_NE(b.would_exceed(committed, next).find("max_device_hours"), std::string::npos);
 }
 
 TEST(DevicesRule, FromAConfigKeyOrTheLmEstimates) {

@@ -5,12 +5,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "orchestrator/store/records.h"
@@ -64,11 +66,11 @@ std::map<std::int64_t, int> final_rows(const store::Records& r) {
 TEST(SweepCli, MpiSweepWithThreeRanksRecordsEveryTrial) {
   const std::string dir = test::temp_dir("sweep_mpi");
   // 1 orchestrator (with an agent) + 2 agent ranks, 1 slot each.
-  const std::string config =
-      write(dir, "sweep.yaml", synthetic_config(dir, 9, "", "  slots: 1\n"));
-  const auto r = run_command("timeout 120 mpirun --allow-run-as-root --oversubscribe --bind-to "
-                             "none -np 3 " +
-                             scaletune_bin() + " sweep --config " + config);
+  const std::string config = write(dir, "sweep.yaml", synthetic_config(dir, 9, "", "  slots: 1\n"));
+  const auto r = run_command(
+      "timeout 120 mpirun --allow-run-as-root --oversubscribe --bind-to "
+      "none -np 3 " +
+      scaletune_bin() + " sweep --config " + config);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto records = store::load(dir + "/out/records.h5");
   const auto latest = records.latest_trials();
@@ -79,6 +81,9 @@ TEST(SweepCli, MpiSweepWithThreeRanksRecordsEveryTrial) {
     EXPECT_TRUE(std::isfinite(t.objective));
     EXPECT_GT(t.cost, 0);
     EXPECT_TRUE(fs::exists(t.log_path)) << t.log_path;
+    ASSERT_EQ(t.slots.size(), 1u);  // schema 2: the slot and the trial directory of each trial
+    EXPECT_EQ(t.slots[0].rfind(t.host + "/cpu:0", 0), 0u) << t.slots[0];
+    EXPECT_EQ(fs::path(t.log_path).parent_path(), fs::path(t.trial_dir));
   }
   for (const auto& [id, n] : final_rows(records)) EXPECT_EQ(n, 1) << "trial " << id;
   EXPECT_TRUE(records.text("search_state").has_value());
@@ -92,6 +97,40 @@ TEST(SweepCli, MpiSweepWithThreeRanksRecordsEveryTrial) {
   EXPECT_NE(status.out.find("pareto front"), std::string::npos) << status.out;
 }
 
+// Trials of 1 to 3 devices (by their searched token count) on 3 slots, under a FLOP budget: big
+// trials wait for enough slots while smaller ones backfill, and no trial starts that would take
+// the recorded plus running FLOPs (the synthetic trainer's 6 N D, known ahead) past the budget.
+TEST(SweepCli, MixedSizeTrialsUnderAFlopBudget) {
+  const std::string dir = test::temp_dir("sweep_mixed");
+  const double max_flops = 1.5e17;  // about 12 trials of 6 * 1e7 * 2e8
+  std::string text =
+      synthetic_config(dir, 40, "  seconds: 0.2\n",
+                       "  slots: 3\n  devices_rule: {key: tokens, per_device: 2.0e8, max: 3}\n");
+  text.replace(text.find("  max_trials: 40\n"), 17,
+               "  max_trials: 40\n  max_flops: " + std::to_string(max_flops) + "\n");
+  const std::string config = write(dir, "sweep.yaml", text);
+  const auto r = run_command("timeout 120 " + scaletune_bin() + " sweep --config " + config);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("budget spent (max_flops"), std::string::npos) << r.err;
+  const auto latest = store::load(dir + "/out/records.h5").latest_trials();
+  ASSERT_GE(latest.size(), 3u);
+  double flops = 0;
+  std::set<int> sizes;
+  for (const auto& t : latest) {
+    EXPECT_EQ(t.status, store::TrialStatus::kOk) << t.reason;
+    flops += t.flops;
+    const int expected = std::clamp(static_cast<int>(std::ceil(t.params.at("tokens") / 2e8)), 1, 3);
+    EXPECT_EQ(t.devices, expected) << "trial " << t.trial_id;
+    ASSERT_EQ(t.slots.size(), static_cast<std::size_t>(t.devices));
+    EXPECT_EQ(std::set<std::string>(t.slots.begin(), t.slots.end()).size(), t.slots.size());
+    EXPECT_TRUE(fs::exists(fs::path(t.trial_dir) / "rank0.log")) << t.trial_dir;
+    sizes.insert(t.devices);
+  }
+  EXPECT_LE(flops, max_flops * (1 + 1e-9));
+  EXPECT_GT(flops, max_flops / 2);  // it did spend the budget
+  EXPECT_GE(sizes.size(), 2u) << "the seeded suggestions gave one trial size only";
+}
+
 TEST(SweepCli, SegfaultHangAndNanTrialsAreRecordedWithTheirKind) {
   const std::string dir = test::temp_dir("sweep_faults");
   // log10(lr) ~ N(-3, 0.3) in the random phase: four bands of about a quarter each.
@@ -100,8 +139,7 @@ TEST(SweepCli, SegfaultHangAndNanTrialsAreRecordedWithTheirKind) {
       "    - {kind: segfault, param: lr, below: 6.3e-4}\n"
       "    - {kind: hang, param: lr, above: 6.3e-4, below: 1.0e-3}\n"
       "    - {kind: nan, param: lr, above: 1.0e-3, below: 1.58e-3}\n";
-  const std::string text =
-      synthetic_config(dir, 12, faults, "  slots: 2\n  timeout_seconds: 1\n");
+  const std::string text = synthetic_config(dir, 12, faults, "  slots: 2\n  timeout_seconds: 1\n");
   const std::string config = write(dir, "sweep.yaml", text);
   const auto r = run_command("timeout 120 " + scaletune_bin() + " sweep --config " + config);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -110,9 +148,10 @@ TEST(SweepCli, SegfaultHangAndNanTrialsAreRecordedWithTheirKind) {
   std::map<std::string, int> kinds;
   for (const auto& t : latest) {
     const double lr = t.params.at("lr");
-    const std::string expected = lr < 6.3e-4 ? "crash" : lr < 1.0e-3 ? "timeout"
-                                             : lr < 1.58e-3           ? "nan"
-                                                                      : "";
+    const std::string expected = lr < 6.3e-4    ? "crash"
+                                 : lr < 1.0e-3  ? "timeout"
+                                 : lr < 1.58e-3 ? "nan"
+                                                : "";
     EXPECT_EQ(t.failure_kind, expected) << "lr " << lr << ": " << t.reason;
     EXPECT_EQ(t.status, expected.empty() ? store::TrialStatus::kOk : store::TrialStatus::kFailed);
     kinds[t.failure_kind] += 1;
@@ -158,8 +197,8 @@ TEST(SweepCli, KilledOrchestratorResumesWithEveryTrialExactlyOnce) {
   const auto refused = run_command(scaletune_bin() + " sweep --config " + config);
   EXPECT_EQ(refused.exit_code, 2);
   EXPECT_NE(refused.err.find("--resume"), std::string::npos) << refused.err;
-  const auto r = run_command("timeout 120 " + scaletune_bin() + " sweep --config " + config +
-                             " --resume");
+  const auto r =
+      run_command("timeout 120 " + scaletune_bin() + " sweep --config " + config + " --resume");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto after = store::load(records_path);
   const auto latest = after.latest_trials();
@@ -195,8 +234,8 @@ TEST(SweepCli, StopSignalEndsWithExitFourAndResumeFinishes) {
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 4) << test::read_file(dir + "/first.log");
-  const auto r = run_command("timeout 120 " + scaletune_bin() + " sweep --config " + config +
-                             " --resume");
+  const auto r =
+      run_command("timeout 120 " + scaletune_bin() + " sweep --config " + config + " --resume");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto after = store::load(dir + "/out/records.h5");
   EXPECT_EQ(after.latest_trials().size(), 6u);
@@ -211,19 +250,20 @@ TEST(SweepCli, CommandTrainerRunsAnExternalProgram) {
         "x = float(args['--x'])\n"
         "assert float(os.environ['SCALETUNE_PARAM_X']) == x\n"
         "json.dump({'objective': (x - 0.3) ** 2, 'cost': 1 + x}, open('result.json', 'w'))\n");
-  const std::string config = write(dir, "sweep.yaml",
-                                   "name: cmd\n"
-                                   "trainer: command\n"
-                                   "command:\n"
-                                   "  argv: [python3, " +
-                                       dir +
-                                       "/train.py]\n"
-                                       "search:\n"
-                                       "  x: {space: linear, center: 0.5, min: 0, max: 1, scale: 1}\n"
-                                       "budget: {max_trials: 5}\n"
-                                       "resources: {devices: cpu, slots: 2}\n"
-                                       "out_dir: " +
-                                       dir + "/out\n");
+  const std::string config =
+      write(dir, "sweep.yaml",
+            "name: cmd\n"
+            "trainer: command\n"
+            "command:\n"
+            "  argv: [python3, " +
+                dir +
+                "/train.py]\n"
+                "search:\n"
+                "  x: {space: linear, center: 0.5, min: 0, max: 1, scale: 1}\n"
+                "budget: {max_trials: 5}\n"
+                "resources: {devices: cpu, slots: 2}\n"
+                "out_dir: " +
+                dir + "/out\n");
   const auto r = run_command("timeout 120 " + scaletune_bin() + " sweep --config " + config);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto latest = store::load(dir + "/out/records.h5").latest_trials();
@@ -244,18 +284,20 @@ TEST(SweepCli, BadConfigsAreRefusedBeforeAnythingStarts) {
   const std::string good = synthetic_config(dir, 4);
   const std::vector<Case> cases = {
       {"unknown trainer", "trainer: synthetic", "trainer: synthtic", "did you mean 'synthetic'"},
-      {"empty search", "  lr: {space: log, center: 1.0e-3, scale: 1}\n  tokens: {space: log, "
-                       "center: 2.0e8, min: 1.0e7, max: 1.0e10, scale: 0.5}\n",
+      {"empty search",
+       "  lr: {space: log, center: 1.0e-3, scale: 1}\n  tokens: {space: log, "
+       "center: 2.0e8, min: 1.0e7, max: 1.0e10, scale: 0.5}\n",
        "", "search"},
       {"searched key not in the trainer", "  lr: {", "  learning_rate: {",
        "not a numeric field of the synthetic config"},
-      {"impossible resources", "  slots: 2\n", "  slots: 2\n  devices_per_trial: 3\n  "
-                                               "span_nodes: false\n",
+      {"impossible resources", "  slots: 2\n",
+       "  slots: 2\n  devices_per_trial: 3\n  "
+       "span_nodes: false\n",
        "at most 2 device(s) per trial"},
       {"bad train section", "  noise: 0.01\n", "  noise: -1\n", "train.noise"},
       {"no budget", "  max_trials: 4\n", "  max_trials: 0\n", "set at least one limit"},
-      {"SIGUSR1 as warning signal", "trainer: synthetic", "trainer: synthetic\nwarning_signal: SIGUSR1",
-       "warning_signal"},
+      {"SIGUSR1 as warning signal", "trainer: synthetic",
+       "trainer: synthetic\nwarning_signal: SIGUSR1", "warning_signal"},
   };
   for (const auto& c : cases) {
     std::string text = good;
@@ -304,8 +346,7 @@ TEST(SweepCli, TwoDeviceLmTrialRendezvousWithGloo) {
   const auto latest = store::load(dir + "/out/records.h5").latest_trials();
   ASSERT_EQ(latest.size(), 1u);
   const auto& t = latest[0];
-  ASSERT_EQ(t.status, store::TrialStatus::kOk) << t.reason << "\n"
-                                              << test::read_file(t.log_path);
+  ASSERT_EQ(t.status, store::TrialStatus::kOk) << t.reason << "\n" << test::read_file(t.log_path);
   EXPECT_EQ(t.devices, 2);
   EXPECT_TRUE(std::isfinite(t.objective));
   const fs::path trial_dir = fs::path(t.log_path).parent_path();
