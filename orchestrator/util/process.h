@@ -11,7 +11,7 @@
 //  - A program that cannot be started is reported as a SpawnError naming it and the errno text;
 //    it never turns into a child that "exits 127".
 //
-// fork+exec is used (not posix_spawn) so the child can set its parent-death signal before exec.
+// vfork+exec is used (not posix_spawn) so the child can set its parent-death signal before exec.
 // That is safe here because the `scaletune` program does not load LibTorch (fork without exec
 // after LibTorch's OpenMP pool hangs, see docs/architecture.md); the child calls only
 // async-signal-safe functions before exec.
