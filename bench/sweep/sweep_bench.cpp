@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -138,11 +139,14 @@ double percentile(std::vector<double> v, double q) {
   return v[static_cast<std::size_t>(q * (v.size() - 1))];
 }
 
-void throughput(int trials) {
+// `mpi`: 3 agents (ranks 1-3), one slot each, rank 0 only orchestrates. Otherwise the embedded
+// mode: one process, its local agent with 3 slots (no MPI in the path).
+void throughput(int trials, bool mpi) {
   const std::string mpirun = "mpirun --allow-run-as-root --oversubscribe --bind-to none -np 4 ";
-  // 3 agents (ranks 1-3), one slot each, rank 0 only orchestrates.
-  const fs::path dir = fs::temp_directory_path() / "scaletune-bench-throughput";
-  const auto r = run_sweep("throughput", sweep_config(dir.string(), trials, 0, 1, false), mpirun);
+  const std::string name = mpi ? "throughput" : "throughput-embedded";
+  const fs::path dir = fs::temp_directory_path() / ("scaletune-bench-" + name);
+  const auto r = run_sweep(name, sweep_config(dir.string(), trials, 0, mpi ? 1 : 3, !mpi),
+                           mpi ? mpirun : "");
   const auto latest = r.records.latest_trials();
   double first = INFINITY, last = -INFINITY, busy = 0;
   for (const auto& t : latest) {
@@ -163,7 +167,9 @@ void throughput(int trials) {
                            "done";
   if (std::system(loop.c_str()) != 0) std::fprintf(stderr, "reference loop failed\n");
   const double ref_wall = seconds_since(t0);
-  std::printf("throughput (mpirun -np 4: 1 orchestrator + 3 agents, zero-length trials):\n");
+  std::printf("throughput (%s, zero-length trials):\n",
+              mpi ? "mpirun -np 4: 1 orchestrator + 3 agents"
+                  : "embedded: 1 process, a local agent with 3 slots");
   std::printf(
       "  %zu trials recorded in %.2f s (first start to last end) = %.1f trials/s; "
       "whole run incl. mpirun start %.2f s\n",
@@ -179,6 +185,28 @@ void throughput(int trials) {
       "per trial, of which the searcher (suggest + state save) %.1f ms and the "
       "orchestration itself %.1f ms\n",
       1e3 * busy / latest.size(), 1e3 * gap, 1e3 * search, 1e3 * (gap - search));
+  // Where the idle time goes, from the records' slot and time columns (schema >= 2): on each
+  // slot, the orchestrator's time from a trial's final row to the next trial's running row
+  // (recording, observing, the searcher, placement), and the rest of each trial's span outside
+  // its own process (the agent's launch and reap, and the messages both ways).
+  std::map<std::string, std::vector<std::pair<double, double>>> by_slot;
+  std::vector<double> outside;
+  for (const auto& t : latest) {
+    if (t.slots.size() != 1) continue;
+    by_slot[t.slots[0]].push_back({t.start_time, t.end_time});
+    outside.push_back(1e3 * ((t.end_time - t.start_time) - t.wall_seconds));
+  }
+  std::vector<double> orchestrator;
+  for (auto& [slot, spans] : by_slot) {
+    std::sort(spans.begin(), spans.end());
+    for (std::size_t i = 1; i < spans.size(); ++i)
+      orchestrator.push_back(1e3 * (spans[i].first - spans[i - 1].second));
+  }
+  if (!orchestrator.empty())
+    std::printf(
+        "  breakdown (p50 over trials): orchestrator from a trial's end to the next start on its "
+        "slot %.2f ms (searcher included); agent launch + reap + messages %.2f ms\n",
+        percentile(orchestrator, 0.5), percentile(outside, 0.5));
   print_cpu(r);
 }
 
@@ -291,7 +319,8 @@ int main(int argc, char** argv) {
   }
   std::printf("program: %s\n", bin().c_str());
   for (int i = 0; i < repeat; ++i) {
-    if (mpi) throughput(150);
+    if (mpi) throughput(150, true);
+    throughput(150, false);
     utilisation(4, 4);
   }
   if (scale) scaling(trials);

@@ -91,6 +91,9 @@ void Orchestrator::await_agents() {
 SweepEnd Orchestrator::run(const std::atomic<int>& stop_requests) {
   started_ = std::chrono::steady_clock::now();
   await_agents();
+  std::map<std::string, int> agents_on_host;
+  for (const auto& a : agents_)
+    if (++agents_on_host[a.host] == 2) shared_hosts_.insert(a.host);
   std::vector<int> counts;
   for (const auto& a : agents_) counts.push_back(a.total());
   const std::string fit = check_allocation(config_.resources, counts);
@@ -346,10 +349,16 @@ std::vector<std::string> Orchestrator::slot_names(const std::vector<Part>& parts
     for (const auto& rank : part.ranks) {
       const AgentSlots& a = agents_[static_cast<std::size_t>(part.agent)];
       const Slot& slot = a.slots[static_cast<std::size_t>(rank.slot)];
-      // GPUs by their device ("cuda:3"); CPU slots, which all say "cpu", by their index.
-      const std::string device =
-          slot.gpu >= 0 ? slot.device : slot.device + ":" + std::to_string(slot.index);
-      ranks.push_back({rank.rank, a.host + "/" + device});
+      // GPUs by their device ("cuda:3", unique on a node: agents split its GPUs); CPU slots,
+      // which all say "cpu", by their index, and by the agent's rank when agents share a host.
+      std::string name = a.host + "/";
+      if (slot.gpu >= 0) {
+        name += slot.device;
+      } else {
+        if (shared_hosts_.count(a.host)) name += "rank" + std::to_string(a.rank) + "/";
+        name += slot.device + ":" + std::to_string(slot.index);
+      }
+      ranks.push_back({rank.rank, std::move(name)});
     }
   std::sort(ranks.begin(), ranks.end());
   std::vector<std::string> names;

@@ -203,6 +203,7 @@ class Orchestrator {
   Progress progress_;
   std::vector<AgentSlots> agents_;
   std::map<int, int> agent_of_rank_;
+  std::set<std::string> shared_hosts_;  // hosts with more than one agent (slot names)
   std::map<std::int64_t, Running> running_;
   std::deque<Pending> pending_;
   std::int64_t next_trial_ = 0;

@@ -82,7 +82,9 @@ TEST(SweepCli, MpiSweepWithThreeRanksRecordsEveryTrial) {
     EXPECT_GT(t.cost, 0);
     EXPECT_TRUE(fs::exists(t.log_path)) << t.log_path;
     ASSERT_EQ(t.slots.size(), 1u);  // schema 2: the slot and the trial directory of each trial
-    EXPECT_EQ(t.slots[0].rfind(t.host + "/cpu:0", 0), 0u) << t.slots[0];
+    // 3 agents on one host: the slot names say which agent (rank) it was.
+    EXPECT_EQ(t.slots[0].rfind(t.host + "/rank", 0), 0u) << t.slots[0];
+    EXPECT_EQ(t.slots[0].substr(t.slots[0].size() - 6), "/cpu:0") << t.slots[0];
     EXPECT_EQ(fs::path(t.log_path).parent_path(), fs::path(t.trial_dir));
   }
   for (const auto& [id, n] : final_rows(records)) EXPECT_EQ(n, 1) << "trial " << id;
