@@ -1,6 +1,7 @@
 // Runs the real `scaletune` program: help, version, validate and train.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -40,6 +41,18 @@ TEST(Cli, ValidatePrintsResolvedConfig) {
   EXPECT_NE(r.out.find("lr: 0.005"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("diverge_factor: 10.0"), std::string::npos)
       << r.out;  // defaults are filled in
+}
+
+// Every shipped example config is valid for this build (catches drift between configs and code).
+TEST(Cli, EveryShippedConfigValidates) {
+  int checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(kConfigs)) {
+    if (entry.path().extension() != ".yaml") continue;
+    const auto r = run_command(scaletune_bin() + " -q validate " + entry.path().string());
+    EXPECT_EQ(r.exit_code, 0) << entry.path() << "\n" << r.err;
+    ++checked;
+  }
+  EXPECT_GE(checked, 10);
 }
 
 TEST(Cli, ValidateRejectsBadConfigsWithLocation) {
