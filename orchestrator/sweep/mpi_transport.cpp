@@ -9,7 +9,9 @@ namespace {
 
 constexpr int kTag = 7001;
 constexpr std::chrono::microseconds kFirstPoll(50);
-constexpr std::chrono::microseconds kLongestPoll(1000);
+constexpr std::chrono::microseconds kLongestPoll(1000);  // within kRecent of traffic
+constexpr std::chrono::microseconds kLongestQuietPoll(5000);
+constexpr std::chrono::milliseconds kRecent(100);
 
 void check(int code, const char* what) {
   if (code == MPI_SUCCESS) return;
@@ -59,11 +61,13 @@ void MpiTransport::send(int to, const nlohmann::json& message) {
         "MPI_Isend");
   progress();
   interval_ = kFirstPoll;
+  last_traffic_ = std::chrono::steady_clock::now();
 }
 
 std::chrono::microseconds MpiTransport::poll_interval() {
   const std::chrono::microseconds now = interval_;
-  interval_ = std::min(interval_ * 2, kLongestPoll);
+  const bool recent = std::chrono::steady_clock::now() - last_traffic_ < kRecent;
+  interval_ = std::min(interval_ * 2, recent ? kLongestPoll : kLongestQuietPoll);
   return now;
 }
 
@@ -87,6 +91,7 @@ std::optional<Envelope> MpiTransport::try_receive() {
   check(MPI_Iprobe(MPI_ANY_SOURCE, kTag, comm_, &flag, &status), "MPI_Iprobe");
   if (!flag) return std::nullopt;
   interval_ = kFirstPoll;
+  last_traffic_ = std::chrono::steady_clock::now();
   int count = 0;
   MPI_Get_count(&status, MPI_CHAR, &count);
   std::vector<char> buffer(static_cast<std::size_t>(count));

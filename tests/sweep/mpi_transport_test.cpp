@@ -2,6 +2,9 @@
 // every rank runs every test.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "orchestrator/sweep/mpi_transport.h"
 #include "tests/sweep/transport_scenarios.h"
 
@@ -17,7 +20,7 @@ TEST(MpiTransport, EchoScenario) {
 }
 
 // No descriptor shows an MPI message: waiters probe again after short intervals that start at
-// 50 us after traffic and double while nothing arrives, up to 1 ms (no spinning, ~1 ms latency).
+// 50 us after traffic and double while nothing arrives, up to 1 ms, then 5 ms once quiet.
 TEST(MpiTransport, PollIntervalGrowsWhileQuietAndRestartsAfterTraffic) {
   MpiTransport t;
   ASSERT_GE(t.size(), 2);
@@ -33,6 +36,11 @@ TEST(MpiTransport, PollIntervalGrowsWhileQuietAndRestartsAfterTraffic) {
     t.poll_interval();
     t.send(1, {{"type", "y"}});
     EXPECT_EQ(t.poll_interval().count(), 50);
+    // After 100 ms without traffic the interval may grow to 5 ms (~200 probes a second).
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    long last = 0;
+    for (int i = 0; i < 9; ++i) last = static_cast<long>(t.poll_interval().count());
+    EXPECT_EQ(last, 5000);
   }
   if (t.rank() == 1) {
     EXPECT_EQ(test::receive_blocking(t).message["type"], "y");
