@@ -115,16 +115,70 @@ TEST(LmCli, TwoGlooRanksMatchOneRankWithTheSameGlobalBatch) {
 }
 
 // Starts the program with argv split on spaces (no shell, so the signal reaches it).
-pid_t spawn(const std::string& command) {
+// `extra_env` ("NAME=value" entries) comes on top of this process's environment.
+pid_t spawn(const std::string& command, const std::vector<std::string>& extra_env = {}) {
   std::vector<std::string> words;
   std::istringstream in(command);
   for (std::string w; in >> w;) words.push_back(w);
   std::vector<char*> argv;
   for (auto& w : words) argv.push_back(w.data());
   argv.push_back(nullptr);
+  std::vector<std::string> env_strings(extra_env);
+  for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = -1;
-  posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ);
+  posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), envp.data());
   return pid;
+}
+
+// The exit code of `pid`, or -1 (after killing it) if it has not exited by `deadline`.
+int wait_exit(pid_t pid, std::chrono::steady_clock::time_point deadline) {
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// A stop request on one rank travels in the last gradient bucket: both ranks checkpoint at the
+// same step and exit 4 (neither waits forever in a collective the other never joins).
+TEST(LmCli, SigtermToOneOfTwoRanksStopsBothAtTheSameStep) {
+  const std::string out = temp_dir("lm_cli_two_stop");
+  const std::string cmd = train_command(out,
+                                        "--set train.tokens=2e5 --set train.micro_batch=4 "
+                                        "--set dist.bucket_mb=0.05 --set log_every=1") +
+                          " -q";
+  std::vector<pid_t> pids;
+  for (int r = 0; r < 2; ++r)
+    pids.push_back(spawn(cmd, {"WORLD_SIZE=2", "RANK=" + std::to_string(r),
+                               "SCALETUNE_STORE_FILE=" + out + "/store", "OMP_NUM_THREADS=1"}));
+  ASSERT_GT(pids[0], 0);
+  ASSERT_GT(pids[1], 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (test::read_file(out + "/train.log").find("step 2/") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  kill(pids[1], SIGTERM);
+  EXPECT_EQ(wait_exit(pids[0], deadline), 4) << test::read_file(out + "/train.log");
+  EXPECT_EQ(wait_exit(pids[1], deadline), 4) << test::read_file(out + "/train.rank1.log");
+  EXPECT_TRUE(std::filesystem::exists(out + "/checkpoint.pt"));
+  const std::string log0 = test::read_file(out + "/train.log");
+  const std::string log1 = test::read_file(out + "/train.rank1.log");
+  const auto step_of = [](const std::string& log) {
+    const auto at = log.find("interrupted at step ");
+    return at == std::string::npos
+               ? std::string("none")
+               : log.substr(at, log.find(';', at) - at);  // "... at step 4 of 391"
+  };
+  EXPECT_NE(step_of(log0), "none") << log0;
+  EXPECT_EQ(step_of(log0), step_of(log1));
 }
 
 TEST(LmCli, SigtermCheckpointsExitsFourAndResumesBitForBit) {
