@@ -2,7 +2,9 @@
 // loop over the torch-free environments of trainer/envs: rollout, GAE, flatten, minibatch epochs.
 // Data parallel: every rank steps its own environments and the gradients are averaged across
 // ranks (trainer/dist/comm.h) before clipping and the Adam step, so every rank holds the same
-// weights. What it is not: recurrent or convolutional policies, off-policy replay.
+// weights; the observation and reward normalisers are shared once per rollout through the same
+// communicator (allreduce_running_stats). What it is not: recurrent or convolutional policies,
+// off-policy replay.
 //
 // Torch-free header: callers (the plugin table, tests) need no LibTorch include.
 #pragma once
