@@ -3,7 +3,9 @@
 #include <torch/version.h>
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
+#include <stdexcept>
 
 namespace scaletune::trainer::lm {
 namespace F = torch::nn::functional;
@@ -156,6 +158,54 @@ std::string gpt2_name(const std::string& name, bool* transposed) {
   std::string out = name.rfind("transformer.", 0) == 0 ? name.substr(12) : name;
   *transposed = decays(name);  // GPT-2's Conv1D stores linear weights as (in, out)
   return out;
+}
+
+std::vector<torch::Tensor> checkpoint_order(Gpt& model) {
+  std::vector<torch::Tensor> decayed, rest;
+  for (auto& item : model->named_parameters())
+    (decays(item.key()) ? decayed : rest).push_back(item.value());
+  decayed.insert(decayed.end(), rest.begin(), rest.end());
+  return decayed;
+}
+
+void write_checkpoint(const std::string& path, const CheckpointArchive& a) {
+  torch::serialize::OutputArchive archive;
+  archive.write("params", a.params);
+  archive.write("exp_avg", a.exp_avg);
+  archive.write("exp_avg_sq", a.exp_avg_sq);
+  const std::string text = a.meta.dump();
+  archive.write("meta", torch::from_blob(const_cast<char*>(text.data()),
+                                         {static_cast<std::int64_t>(text.size())}, torch::kUInt8)
+                            .clone());
+  const std::string tmp = path + ".tmp";
+  archive.save_to(tmp);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("cannot rename " + tmp + " to " + path);
+}
+
+CheckpointArchive read_checkpoint(const std::string& path) {
+  CheckpointArchive a;
+  torch::Tensor meta;
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    archive.read("params", a.params);
+    archive.read("exp_avg", a.exp_avg);
+    archive.read("exp_avg_sq", a.exp_avg_sq);
+    archive.read("meta", meta);
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(path +
+                             " is not a scaletune checkpoint: " + e.what_without_backtrace());
+  }
+  meta = meta.contiguous();
+  try {
+    a.meta = nlohmann::json::parse(
+        std::string(reinterpret_cast<const char*>(meta.data_ptr<std::uint8_t>()),
+                    static_cast<std::size_t>(meta.numel())));
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(path + ": the checkpoint's metadata is not JSON (" + e.what() + ")");
+  }
+  return a;
 }
 
 }  // namespace scaletune::trainer::lm

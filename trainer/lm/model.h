@@ -12,6 +12,9 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "trainer/core/flops.h"
 
@@ -101,5 +104,21 @@ bool decays(const std::string& parameter_name);
 // The GPT-2 (Hugging Face GPT2Model) name of a nanoGPT parameter, and whether GPT-2 stores it
 // transposed (its Conv1D keeps linear weights as (in, out)).
 std::string gpt2_name(const std::string& parameter_name, bool* transposed);
+
+// The checkpoint archive's parameter order (checkpoint.pt): the decayed matrices first, then the
+// rest, each group in registration order.
+std::vector<torch::Tensor> checkpoint_order(Gpt& model);
+
+// checkpoint.pt (docs/lm-trainer.md): flat float32 vectors of the parameters and both AdamW
+// moments in checkpoint_order, and the run's meta JSON (its "key" is the model's config). The
+// LM trainer writes it to resume; LoRA reads it as a base and writes merged models in it.
+struct CheckpointArchive {
+  torch::Tensor params, exp_avg, exp_avg_sq;
+  nlohmann::json meta;
+};
+// Atomic (temporary file + rename). Throws std::runtime_error naming the file.
+void write_checkpoint(const std::string& path, const CheckpointArchive& archive);
+// Throws std::runtime_error naming the file when it is not such an archive.
+CheckpointArchive read_checkpoint(const std::string& path);
 
 }  // namespace scaletune::trainer::lm

@@ -8,7 +8,6 @@
 // through the same all-reduce, so all ranks agree on divergence and on stopping at the same step
 // without another collective.
 #include <malloc.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <torch/torch.h>
@@ -23,6 +22,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "trainer/core/run_support.h"
 #include "trainer/dist/comm.h"
 #include "trainer/dist/reducer.h"
 #include "trainer/lm/data.h"
@@ -39,17 +39,7 @@
 namespace scaletune::trainer::lm {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-// A failure of the run caused by its settings or inputs (becomes status failed).
-struct RunFailure : std::runtime_error {
-  RunStatus status;
-  RunFailure(RunStatus s, const std::string& what) : std::runtime_error(what), status(s) {}
-};
+using Clock = RunClock;
 
 // Writes a visitable config as JSON (the trainer may not include orchestrator/config).
 struct JsonVisitor {
@@ -101,24 +91,6 @@ nlohmann::json resume_key(const LmConfig& c, int world) {
     j.erase(volatile_key);
   j["world_size"] = world;
   return j;
-}
-
-int thread_count(const LmRun& run) {
-  if (run.config.threads > 0) return run.config.threads;
-  auto it = run.env.find("OMP_NUM_THREADS");
-  if (it != run.env.end()) {
-    try {
-      return std::max(1, std::stoi(it->second));
-    } catch (const std::exception&) {
-    }
-  }
-  return 1;  // LibTorch's own default here; explicit so runs are reproducible
-}
-
-double peak_rss_bytes() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) * 1024.0;
 }
 
 // bf16 autocast on CUDA for the forward pass (the API moved in LibTorch 2.4).
@@ -258,38 +230,19 @@ struct Checkpoint {
 };
 
 void save_checkpoint(const std::string& path, const FlatState& f, const nlohmann::json& meta) {
-  torch::serialize::OutputArchive archive;
-  archive.write("params", to_canonical(f, f.params));
-  archive.write("exp_avg", to_canonical(f, f.exp_avg));
-  archive.write("exp_avg_sq", to_canonical(f, f.exp_avg_sq));
-  const std::string text = meta.dump();
-  archive.write("meta", torch::from_blob(const_cast<char*>(text.data()),
-                                         {static_cast<std::int64_t>(text.size())}, torch::kUInt8)
-                            .clone());
-  const std::string tmp = path + ".tmp";
-  archive.save_to(tmp);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot rename " + tmp + " to " + path);
+  write_checkpoint(path, {to_canonical(f, f.params), to_canonical(f, f.exp_avg),
+                          to_canonical(f, f.exp_avg_sq), meta});
 }
 
 nlohmann::json load_checkpoint(const std::string& path, FlatState& f) {
-  torch::serialize::InputArchive archive;
-  archive.load_from(path);
-  torch::Tensor params, m, v, meta;
-  archive.read("params", params);
-  archive.read("exp_avg", m);
-  archive.read("exp_avg_sq", v);
-  archive.read("meta", meta);
-  if (params.numel() != f.n || m.numel() != f.n || v.numel() != f.n)
+  const CheckpointArchive a = read_checkpoint(path);
+  if (a.params.numel() != f.n || a.exp_avg.numel() != f.n || a.exp_avg_sq.numel() != f.n)
     throw RunFailure(RunStatus::kFailed, path + " holds a model of another size");
   torch::NoGradGuard no_grad;
-  from_canonical(f, params, f.params);
-  from_canonical(f, m, f.exp_avg);
-  from_canonical(f, v, f.exp_avg_sq);
-  meta = meta.contiguous();
-  return nlohmann::json::parse(
-      std::string(reinterpret_cast<const char*>(meta.data_ptr<std::uint8_t>()),
-                  static_cast<std::size_t>(meta.numel())));
+  from_canonical(f, a.params, f.params);
+  from_canonical(f, a.exp_avg, f.exp_avg);
+  from_canonical(f, a.exp_avg_sq, f.exp_avg_sq);
+  return a.meta;
 }
 
 void export_safetensors(const std::string& path, Gpt& model, const nlohmann::json& config) {
@@ -314,7 +267,7 @@ LmRunEnd run(const LmRun& req, TrainResult& result, Clock::time_point process_st
   LmRunEnd end;
 
   // 1. Threads, device, ranks.
-  const int threads = thread_count(req);
+  const int threads = thread_count(req.config.threads, req.env);
   at::set_num_threads(threads);
   // LibTorch's CPU tensors come from glibc malloc. Its default gives blocks over a sliding
   // threshold straight back to the kernel (munmap, heap trim), so every step page-faults its

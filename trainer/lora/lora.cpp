@@ -18,7 +18,8 @@ namespace {
 constexpr const char* kPeftPrefix = "base_model.model.transformer.";
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 lm::FloatTensor to_float_tensor(const torch::Tensor& t) {
@@ -89,15 +90,6 @@ void load_gpt2_tensors(lm::Gpt& model, const std::map<std::string, lm::FloatTens
                                (transposed ? " transposed" : ""));
     item.value().copy_(t);
   }
-}
-
-// Parameters in the order train_lm flattens them (decayed matrices first, then the rest).
-std::vector<torch::Tensor> flat_order(lm::Gpt& model) {
-  std::vector<torch::Tensor> decay, rest;
-  for (auto& item : model->named_parameters())
-    (lm::decays(item.key()) ? decay : rest).push_back(item.value());
-  decay.insert(decay.end(), rest.begin(), rest.end());
-  return decay;
 }
 
 const nlohmann::json& at_or_throw(const nlohmann::json& j, const char* key,
@@ -217,19 +209,9 @@ BaseModel load_safetensors_base(const std::string& path) {
 }
 
 BaseModel load_checkpoint_base(const std::string& path) {
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error& e) {
-    throw std::runtime_error(path + " is not a scaletune checkpoint: " + e.what_without_backtrace());
-  }
-  torch::Tensor params, meta;
-  archive.read("params", params);
-  archive.read("meta", meta);
-  meta = meta.contiguous();
-  const auto text = std::string(reinterpret_cast<const char*>(meta.data_ptr<std::uint8_t>()),
-                                static_cast<std::size_t>(meta.numel()));
-  const auto j = nlohmann::json::parse(text);
+  const lm::CheckpointArchive archive = lm::read_checkpoint(path);
+  const torch::Tensor& params = archive.params;
+  const nlohmann::json& j = archive.meta;
   const auto& config = at_or_throw(j, "key", path + " metadata");
   BaseModel b;
   b.shape = shape_from_our_config(config, path + " metadata");
@@ -248,7 +230,7 @@ BaseModel load_checkpoint_base(const std::string& path) {
   b.model = lm::Gpt(b.shape, 0.0);
   torch::NoGradGuard no_grad;
   std::int64_t offset = 0;
-  for (auto& p : flat_order(b.model)) {
+  for (auto& p : lm::checkpoint_order(b.model)) {
     p.copy_(params.narrow(0, offset, p.numel()).view(p.sizes()));
     offset += p.numel();
   }
@@ -260,8 +242,8 @@ BaseModel load_checkpoint_base(const std::string& path) {
 
 }  // namespace
 
-LoraLinearImpl::LoraLinearImpl(std::int64_t in, std::int64_t out, std::int64_t rank,
-                               double alpha, double dropout)
+LoraLinearImpl::LoraLinearImpl(std::int64_t in, std::int64_t out, std::int64_t rank, double alpha,
+                               double dropout)
     : scale(alpha / static_cast<double>(rank)), dropout_(dropout) {
   A = register_parameter("A", torch::empty({rank, in}));
   B = register_parameter("B", torch::zeros({out, rank}));
@@ -269,8 +251,8 @@ LoraLinearImpl::LoraLinearImpl(std::int64_t in, std::int64_t out, std::int64_t r
 }
 
 torch::Tensor LoraLinearImpl::forward(const torch::Tensor& x) {
-  auto h = dropout_ > 0 ? F::dropout(x, F::DropoutFuncOptions().p(dropout_).training(is_training()))
-                        : x;
+  auto h =
+      dropout_ > 0 ? F::dropout(x, F::DropoutFuncOptions().p(dropout_).training(is_training())) : x;
   return F::linear(F::linear(h, A), B) * scale;  // (..., in) -> (..., r) -> (..., out)
 }
 
@@ -356,8 +338,9 @@ LoraAdapterConfig read_adapter_config(const std::string& path) {
   std::map<std::string, std::string> meta;
   lm::read_safetensors(path, &meta);
   if (meta["format"] != "scaletune-lora")
-    throw std::runtime_error(path + " is not an adapter written by scaletune finetune "
-                                    "(metadata format is not scaletune-lora)");
+    throw std::runtime_error(path +
+                             " is not an adapter written by scaletune finetune "
+                             "(metadata format is not scaletune-lora)");
   LoraAdapterConfig c;
   c.rank = std::stoll(meta.at("rank"));
   c.alpha = std::stod(meta.at("alpha"));
@@ -373,8 +356,9 @@ void load_adapters(const std::string& path, LoraAdapters& adapters) {
   torch::NoGradGuard no_grad;
   std::size_t used = 0;
   for (const auto& [name, layer] : adapters->layers()) {
-    for (auto [suffix, param] : {std::pair<const char*, const torch::Tensor*>{".lora_A.weight", &layer->A},
-                                 {".lora_B.weight", &layer->B}}) {
+    for (auto [suffix, param] :
+         {std::pair<const char*, const torch::Tensor*>{".lora_A.weight", &layer->A},
+          {".lora_B.weight", &layer->B}}) {
       const std::string key = kPeftPrefix + name + suffix;
       auto it = tensors.find(key);
       if (it == tensors.end())
@@ -382,10 +366,10 @@ void load_adapters(const std::string& path, LoraAdapters& adapters) {
                                  " (the adapter was trained with other targets or layers)");
       auto t = from_float_tensor(it->second);
       if (t.sizes() != param->sizes())
-        throw std::runtime_error(path + ": " + key + " has shape " + shape_text(it->second.shape) +
-                                 "; the base and lora.rank need " +
-                                 shape_text(std::vector<std::int64_t>(param->sizes().begin(),
-                                                                      param->sizes().end())));
+        throw std::runtime_error(
+            path + ": " + key + " has shape " + shape_text(it->second.shape) +
+            "; the base and lora.rank need " +
+            shape_text(std::vector<std::int64_t>(param->sizes().begin(), param->sizes().end())));
       param->copy_(t);
       ++used;
     }
@@ -398,15 +382,19 @@ void load_adapters(const std::string& path, LoraAdapters& adapters) {
 
 BaseModel load_base(const std::string& path) {
   if (path.empty())
-    throw std::runtime_error("no base model: set base.path or pass --base (a `scaletune train` "
-                             "output dir, a model.safetensors or a Hugging Face GPT-2 dir)");
+    throw std::runtime_error(
+        "no base model: set base.path or pass --base (a `scaletune train` "
+        "output dir, a model.safetensors or a Hugging Face GPT-2 dir)");
   if (!fs::exists(path)) throw std::runtime_error("base model " + path + " does not exist");
   if (fs::is_directory(path)) {
     const fs::path dir(path);
-    if (fs::exists(dir / "model.safetensors")) return load_safetensors_base((dir / "model.safetensors").string());
-    if (fs::exists(dir / "checkpoint.pt")) return load_checkpoint_base((dir / "checkpoint.pt").string());
-    throw std::runtime_error(path + " has neither model.safetensors nor checkpoint.pt; train the "
-                                    "base with checkpoint.safetensors: true");
+    if (fs::exists(dir / "model.safetensors"))
+      return load_safetensors_base((dir / "model.safetensors").string());
+    if (fs::exists(dir / "checkpoint.pt"))
+      return load_checkpoint_base((dir / "checkpoint.pt").string());
+    throw std::runtime_error(path +
+                             " has neither model.safetensors nor checkpoint.pt; train the "
+                             "base with checkpoint.safetensors: true");
   }
   if (ends_with(path, ".pt")) return load_checkpoint_base(path);
   return load_safetensors_base(path);
@@ -447,23 +435,13 @@ void export_safetensors(const std::string& path, lm::Gpt& model, const BaseModel
 
 void export_checkpoint(const std::string& path, lm::Gpt& model, const BaseModel& base) {
   std::vector<torch::Tensor> flat;
-  for (auto& p : flat_order(model)) flat.push_back(p.detach().to(torch::kCPU).reshape({-1}));
-  auto params = torch::cat(flat);
+  for (auto& p : lm::checkpoint_order(model))
+    flat.push_back(p.detach().to(torch::kCPU).reshape({-1}));
+  const torch::Tensor params = torch::cat(flat);
   nlohmann::json meta;
   meta["key"] = shape_config(base.shape, base.tokenizer);
   meta["step"] = 0;
-  const std::string text = meta.dump();
-  torch::serialize::OutputArchive archive;
-  archive.write("params", params);
-  archive.write("exp_avg", torch::zeros_like(params));
-  archive.write("exp_avg_sq", torch::zeros_like(params));
-  archive.write("meta", torch::from_blob(const_cast<char*>(text.data()),
-                                         {static_cast<std::int64_t>(text.size())}, torch::kUInt8)
-                            .clone());
-  const std::string tmp = path + ".tmp";
-  archive.save_to(tmp);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot rename " + tmp + " to " + path);
+  lm::write_checkpoint(path, {params, torch::zeros_like(params), torch::zeros_like(params), meta});
 }
 
 }  // namespace scaletune::trainer::lora
