@@ -84,7 +84,7 @@ TEST(RecordsInterop, H5pyReadsTrialsCurveAndText) {
   {
     auto w = RecordsWriter::create(path, test::sample_meta());
     for (int i = 0; i < 9; ++i) {
-      written.push_back(test::sample_trial(i));
+      written.push_back(test::sample_trial_v2(i));
       w.append_trial(written.back());
     }
     w.append_curve(3, 0, test::sample_curve(3, 4));

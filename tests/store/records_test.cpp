@@ -18,6 +18,7 @@ using test::same;
 using test::sample_curve;
 using test::sample_meta;
 using test::sample_trial;
+using test::sample_trial_v2;
 
 std::string fresh_file(const std::string& name) {
   return scaletune::test::temp_dir("store_" + name) + "/records.h5";
@@ -91,10 +92,10 @@ TEST(Records, RoundTripsEveryField) {
   {
     auto w = RecordsWriter::create(path, meta);
     for (int i = 0; i < 12; ++i) {
-      written.push_back(sample_trial(i));
+      written.push_back(sample_trial_v2(i));
       w.append_trial(written.back());
     }
-    TrialRecord odd = sample_trial(100);
+    TrialRecord odd = sample_trial_v2(100);
     odd.reason = std::string(100000, 'r') + "é\xE2\x82\xAC";  // long, UTF-8
     odd.metrics["inf_metric"] = std::numeric_limits<double>::infinity();
     odd.metrics["nan_metric"] = kNaN;
@@ -267,7 +268,7 @@ TEST(Records, SchemaVersionOneFilesAreReadAndAppendedInTheirOwnLayout) {
   v1.schema_version = 1;
   {
     auto w = RecordsWriter::create(path, sample_meta(), v1);
-    for (int i = 0; i < 3; ++i) w.append_trial(sample_trial(i));
+    for (int i = 0; i < 3; ++i) w.append_trial(sample_trial_v2(i));
   }
   auto without_new_columns = [](TrialRecord t) {
     t.slots.clear();
@@ -279,22 +280,23 @@ TEST(Records, SchemaVersionOneFilesAreReadAndAppendedInTheirOwnLayout) {
     EXPECT_EQ(r.schema_version, 1);
     ASSERT_EQ(r.trials.size(), 3u);
     for (int i = 0; i < 3; ++i)
-      expect_same_trial(r.trials[i], without_new_columns(sample_trial(i)));
+      expect_same_trial(r.trials[i], without_new_columns(sample_trial_v2(i)));
   }
   {
     auto resumed = RecordsWriter::open_existing(path);  // default options ask for the newest
     EXPECT_EQ(resumed.records.schema_version, 1);
-    for (int i = 3; i < 6; ++i) resumed.writer.append_trial(sample_trial(i));
+    for (int i = 3; i < 6; ++i) resumed.writer.append_trial(sample_trial_v2(i));
   }
   const auto r = load(path);
   EXPECT_EQ(r.schema_version, 1);
   ASSERT_EQ(r.trials.size(), 6u);
-  for (int i = 0; i < 6; ++i) expect_same_trial(r.trials[i], without_new_columns(sample_trial(i)));
+  for (int i = 0; i < 6; ++i)
+    expect_same_trial(r.trials[i], without_new_columns(sample_trial_v2(i)));
 
   // The current version has the columns; a version this build cannot write is refused.
   EXPECT_EQ(kSchemaVersion, 2);
   const auto v2 = fresh_file("schema2");
-  { RecordsWriter::create(v2, sample_meta()).append_trial(sample_trial(1)); }
+  { RecordsWriter::create(v2, sample_meta()).append_trial(sample_trial_v2(1)); }
   const auto r2 = load(v2);
   EXPECT_EQ(r2.schema_version, 2);
   ASSERT_EQ(r2.trials.size(), 1u);
