@@ -16,6 +16,7 @@
 #include <string>
 #include <utility>
 
+#include "trainer/core/run_support.h"
 #include "trainer/dist/comm.h"
 #include "trainer/envs/make_env.h"
 #include "trainer/ppo/gae.h"
@@ -228,10 +229,6 @@ EvalResult evaluate(Agent& agent, const envs::EnvConfig& env_config, envs::Level
 
 // The share of `total` items rank `rank` of `world` takes.
 int share(int total, int rank, int world) { return total / world + (rank < total % world ? 1 : 0); }
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // Sums `values` over ranks in place (no-op for one process). On the training device, because
 // NCCL reduces only CUDA tensors.
