@@ -186,15 +186,21 @@ TEST(Carbs, ParallelWorkersNeverGetDuplicates) {
   }
 }
 
+// A slope to climb: maximize x over a wide 2-d box, no resampling.
+SearchConfig slope_search(int seed) {
+  SearchConfig c;
+  c.seed = seed;
+  c.search = {{"x", make("linear", 0, -100, 100)}, {"y", make("linear", 0, -100, 100)}};
+  c.direction = "maximize";
+  c.carbs.resample_frequency = 0;
+  return c;
+}
+
 // On a slope, workers that search around each other's pending suggestions walk further up
 // it than workers that all start from the observed front (pending_origins off: the reference).
 TEST(Carbs, PendingOriginsLetParallelWorkersStepAhead) {
   auto furthest = [](bool pending_origins, int seed) {
-    SearchConfig c;
-    c.seed = seed;
-    c.search = {{"x", make("linear", 0, -100, 100)}, {"y", make("linear", 0, -100, 100)}};
-    c.direction = "maximize";
-    c.carbs.resample_frequency = 0;
+    SearchConfig c = slope_search(seed);
     c.carbs.pending_origins = pending_origins;
     c.carbs.adaptive_radius = false;  // the reference's fixed radius, where this was measured
     Carbs s(c);
@@ -224,11 +230,7 @@ TEST(Carbs, PendingOriginsLetParallelWorkersStepAhead) {
 // plateau nothing improves and it halves down to min_radius_factor. The state keeps it.
 TEST(Carbs, AdaptiveRadiusGrowsOnASlopeAndShrinksOnAPlateau) {
   auto config = [](bool adaptive, int seed) {
-    SearchConfig c;
-    c.seed = seed;
-    c.search = {{"x", make("linear", 0, -100, 100)}, {"y", make("linear", 0, -100, 100)}};
-    c.direction = "maximize";
-    c.carbs.resample_frequency = 0;
+    SearchConfig c = slope_search(seed);
     c.carbs.adaptive_radius = adaptive;
     return c;
   };
