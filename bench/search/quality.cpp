@@ -3,6 +3,7 @@
 //
 //   bench/search_quality [--seeds 10] [--n 100] [--problems a,b] [--parallel 1,4]
 //                        [--own FRACTION] [--pending-origins 1|0] [--adaptive 1|0]
+//                        [--grow N] [--shrink N] [--max-radius F]   (adaptive_radius settings)
 //   (--own 0 --pending-origins 0 --adaptive 0: the reference's algorithm)
 //
 // For each problem, mode (1 or 4 suggestions outstanding, the oldest observed first) and method
@@ -250,6 +251,8 @@ int main(int argc, char** argv) {
   double own = -1;           // < 0: the config default
   int pending_origins = -1;  // < 0: the config default
   int adaptive = -1;         // < 0: the config default
+  int grow = -1, shrink = -1;
+  double max_radius = -1;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seeds"))
       seeds = std::atoi(argv[i + 1]);
@@ -267,6 +270,12 @@ int main(int argc, char** argv) {
       pending_origins = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--adaptive"))
       adaptive = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--grow"))
+      grow = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--shrink"))
+      shrink = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--max-radius"))
+      max_radius = std::atof(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--own"))
       own = std::atof(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--parallel")) {
@@ -276,7 +285,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: %s [--seeds N] [--n N] [--problems a,b] [--parallel 1,4] "
                    "[--hyper fit|fixed] [--outstanding thompson|mean] [--clamp 1|0] [--own "
-                   "FRACTION] [--pending-origins 1|0] [--adaptive 1|0]\n",
+                   "FRACTION] [--pending-origins 1|0] [--adaptive 1|0] [--grow N] [--shrink N] "
+                   "[--max-radius F]\n",
                    argv[0]);
       return 2;
     }
@@ -318,6 +328,9 @@ int main(int argc, char** argv) {
           if (own >= 0) cfg.carbs.own_cost_fraction = own;
           if (pending_origins >= 0) cfg.carbs.pending_origins = pending_origins != 0;
           if (adaptive >= 0) cfg.carbs.adaptive_radius = adaptive != 0;
+          if (grow > 0) cfg.carbs.radius_grow_after = grow;
+          if (shrink > 0) cfg.carbs.radius_shrink_after = shrink;
+          if (max_radius > 0) cfg.carbs.max_radius_factor = max_radius;
           if (method == "carbs")
             m = std::make_unique<CarbsMethod>(cfg);
           else if (method == "local")
