@@ -128,8 +128,9 @@ TEST(SweepCli, MixedSizeTrialsUnderAFlopBudget) {
     EXPECT_TRUE(fs::exists(fs::path(t.trial_dir) / "rank0.log")) << t.trial_dir;
     sizes.insert(t.devices);
   }
-  EXPECT_LE(flops, max_flops * (1 + 1e-9));
-  EXPECT_GT(flops, max_flops / 2);  // it did spend the budget
+  // Within the budget. (How close it gets is not fixed: a refused suggestion ends the sweep
+  // when no trial is left running, docs/sweep.md "Budget".)
+  EXPECT_LE(flops, max_flops * (1 + 1e-9)) << r.err;
   EXPECT_GE(sizes.size(), 2u) << "the seeded suggestions gave one trial size only";
 }
 
