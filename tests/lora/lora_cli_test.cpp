@@ -184,6 +184,26 @@ TEST_F(LoraCli, HparamsFromAFitAreItsLawsAtTheGivenCompute) {
   EXPECT_NEAR(nlohmann::json::parse(r.out)["lr"].get<double>(), lr_at_base, 1e-6 * lr_at_base);
 }
 
+// Divergence is a hyper-parameter failure (exit 3, status diverged, a reason): an absurd rate
+// overflows the adapters to NaN. It is judged on the running mean of the loss, so one-example
+// batches (a loss over 2 response tokens, jumping by nats from step to step) at a sane rate
+// are not diverged. (The final LayerNorm bounds the logits, so a LoRA loss cannot run away
+// without turning non-finite.)
+TEST_F(LoraCli, DivergenceIsJudgedOnTheRunningLoss) {
+  auto r = run_command(finetune(
+      "--base " + base() + " --set optim.lr=1e30 --set train.steps=10 --out " + dir("diverged")));
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  const auto diverged = nlohmann::json::parse(r.out);
+  EXPECT_EQ(diverged["status"], "diverged") << r.out;
+  EXPECT_NE(diverged["reason"].get<std::string>().find("training loss nan"), std::string::npos)
+      << r.out;
+  r = run_command(finetune("--base " + base() +
+                           " --set train.batch_size=1 --set train.steps=60 --out " +
+                           dir("tiny_batch")));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["status"], "ok") << r.out;
+}
+
 TEST_F(LoraCli, BadInputIsExitTwoWithAReasonAndWritesNothing) {
   const std::string d = dir("bad");
   // A base file alone, without the result.json that says its compute.

@@ -258,8 +258,10 @@ LoraRunEnd run(const LoraRun& req, TrainResult& result, Clock::time_point proces
   };
 
   // 5. The base (with zero-initialised adapters: exactly the base) before fine-tuning.
+  double start_loss = kNaN;  // the divergence reference: the base's validation loss if known
   if (cfg.eval.before) {
     const auto [loss, acc] = evaluate_all("_before");
+    start_loss = loss;
     spdlog::info("before: val loss {:.4f} | exact match {:.1f}%", loss, 100.0 * acc);
   }
 
@@ -275,7 +277,11 @@ LoraRunEnd run(const LoraRun& req, TrainResult& result, Clock::time_point proces
   const double fwd = lm_forward_flops_per_token(shape);
   const double flops_per_token =
       lora ? 2.0 * fwd + 6.0 * static_cast<double>(n_trainable) : lm_flops_per_token(shape);
-  double tokens = 0, response_tokens = 0, train_loss = kNaN, first_loss = kNaN, lr = 0;
+  double tokens = 0, response_tokens = 0, train_loss = kNaN, lr = 0;
+  // Divergence is judged on a running mean of the training loss (EMA over ~10 steps, bias-
+  // corrected): with small batches of few response tokens one batch's loss can jump by nats.
+  constexpr double kEmaDecay = 0.9;
+  double ema = 0, ema_weight = 0;
   double val_loss = kNaN;
   model->train();
   const auto loop_start = Clock::now();
@@ -309,11 +315,15 @@ LoraRunEnd run(const LoraRun& req, TrainResult& result, Clock::time_point proces
     auto loss = sum / n.clamp_min(1.0);
     loss.backward();
     train_loss = loss.item<double>();
-    if (step == 0) first_loss = train_loss;
-    if (!std::isfinite(train_loss) || train_loss > first_loss + cfg.train.max_loss_increase)
-      throw RunFailure(RunStatus::kDiverged, "training loss " + std::to_string(train_loss) +
-                                                 " at step " + std::to_string(step) + " (lr " +
-                                                 std::to_string(lr) + ")");
+    if (!std::isfinite(start_loss)) start_loss = train_loss;  // no evaluation before: step 1
+    ema = kEmaDecay * ema + (1 - kEmaDecay) * train_loss;
+    ema_weight = kEmaDecay * ema_weight + (1 - kEmaDecay);
+    const double mean_loss = ema / ema_weight;
+    if (!std::isfinite(train_loss) || mean_loss > start_loss + cfg.train.max_loss_increase)
+      throw RunFailure(RunStatus::kDiverged,
+                       fmt::format("training loss {:.4g} (running mean {:.4g}, start {:.4g}) at "
+                                   "step {} (lr {:.3g})",
+                                   train_loss, mean_loss, start_loss, step + 1, lr));
     // 6c. Clip, AdamW.
     double norm = 0;
     if (cfg.optim.grad_clip > 0)

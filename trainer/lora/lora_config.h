@@ -25,9 +25,9 @@ inline const std::vector<std::string>& lora_target_names() {
 }
 
 struct LoraBaseConfig {
-  std::string path;               // our model.safetensors / checkpoint.pt / run dir, or a HF dir
+  std::string path;                // our model.safetensors / checkpoint.pt / run dir, or a HF dir
   std::string tokenizer = "auto";  // auto (from the base) | byte | gpt2
-  std::string bpe_dir;            // encoder.json + vocab.bpe (or vocab.json + merges.txt)
+  std::string bpe_dir;             // encoder.json + vocab.bpe (or vocab.json + merges.txt)
 
   template <class V>
   void visit(V& v) {
@@ -43,10 +43,10 @@ struct LoraBaseConfig {
 struct LoraAdapterConfig {
   std::string method = "lora";  // lora | full (full fine-tuning of every weight, for comparison)
   std::int64_t rank = 8;
-  double alpha = 16;            // the update is scaled by alpha / rank (Hu et al. 2021)
-  double dropout = 0.05;        // on the adapter's input only
+  double alpha = 16;      // the update is scaled by alpha / rank (Hu et al. 2021)
+  double dropout = 0.05;  // on the adapter's input only
   std::vector<std::string> targets = {"qkv", "attn_out", "mlp"};
-  std::string load;             // an adapter.safetensors to start from (or just evaluate)
+  std::string load;  // an adapter.safetensors to start from (or just evaluate)
 
   template <class V>
   void visit(V& v) {
@@ -66,7 +66,7 @@ struct LoraBuiltinData {
   std::int64_t examples = 4000;  // total, before the validation split
   std::int64_t min_len = 3;      // word length range of the string tasks
   std::int64_t max_len = 5;
-  std::int64_t seed = 7;         // fixed: the task set does not vary with run seeds
+  std::int64_t seed = 7;  // fixed: the task set does not vary with run seeds
 
   template <class V>
   void visit(V& v) {
@@ -127,16 +127,17 @@ struct LoraTrainConfig {
     v.field("batch_size", batch_size, "Examples per optimizer step.").min(1);
     v.field("steps", steps, "Optimizer steps; 0 evaluates only.").min(0);
     v.field("max_loss_increase", max_loss_increase,
-            "Stop as diverged when the loss exceeds the first step's by this many nats.")
+            "Stop as diverged when the running mean of the training loss exceeds the starting loss "
+            "(the base's validation loss, else the first step's) by this many nats.")
         .above(0.0);
   }
 };
 
 struct LoraEvalConfig {
-  std::int64_t every = 0;           // steps between validation losses; 0: before and after only
-  std::int64_t examples = 200;      // held-out instructions answered by greedy generation
+  std::int64_t every = 0;       // steps between validation losses; 0: before and after only
+  std::int64_t examples = 200;  // held-out instructions answered by greedy generation
   std::int64_t max_new_tokens = 32;
-  bool before = true;               // also evaluate the base before fine-tuning
+  bool before = true;  // also evaluate the base before fine-tuning
 
   template <class V>
   void visit(V& v) {
@@ -156,7 +157,8 @@ struct LoraExportConfig {
   void visit(V& v) {
     v.field("adapter", adapter, "Write the adapter alone as OUT/adapter.safetensors.");
     v.field("merged", merged, "Write the merged model as OUT/model.safetensors (GPT-2 names).");
-    v.field("checkpoint", checkpoint, "Write the merged model as OUT/model.pt (checkpoint format).");
+    v.field("checkpoint", checkpoint,
+            "Write the merged model as OUT/model.pt (checkpoint format).");
   }
 };
 
@@ -204,7 +206,8 @@ struct LoraConfig {
       errors.push_back("lora.targets is empty; choose from qkv, attn_out, mlp");
     for (const auto& t : lora.targets)
       if (std::find(names.begin(), names.end(), t) == names.end())
-        errors.push_back("lora.targets: unknown target '" + t + "'; choose from qkv, attn_out, mlp");
+        errors.push_back("lora.targets: unknown target '" + t +
+                         "'; choose from qkv, attn_out, mlp");
     if (data.source == "jsonl" && data.path.empty())
       errors.push_back("data.path (a JSONL file) is required for data.source jsonl; or --data");
     if (data.builtin.min_len > data.builtin.max_len)
