@@ -863,28 +863,41 @@ RecordsWriter::Resumed RecordsWriter::open_existing(const std::string& path,
                      "; this build appends to versions " + std::to_string(kOldestSchemaVersion) +
                      " to " + std::to_string(kSchemaVersion) + ": start a new records file");
   }
+  // Rebuild the file from what is committed, then swap it in. Trimming the rows a killed writer
+  // left in flight and overwriting them in place is not safe: writing a row where a string was
+  // written before makes HDF5 free the old string in the global heap, and the collection it
+  // points to may be the one the kill tore ("bad global heap collection signature", or a reader
+  // spinning in H5HG_read). A fresh file never touches what the dead writer wrote; the rename is
+  // atomic, so a kill during the rebuild leaves the old file as it was.
+  {
+    const std::string fresh = path + ".resume.tmp";
+    std::error_code ec;
+    fs::remove(fresh, ec);
+    WriterOptions o = options;
+    o.schema_version = records.schema_version;
+    RecordsWriter w = create(fresh, records.meta, o);
+    for (const auto& t : records.trials) w.append_trial(t);
+    for (std::size_t i = 0; i < records.curves.size();) {
+      std::vector<trainer::CurvePoint> points;
+      const CurveRow& first = records.curves[i];
+      for (; i < records.curves.size() && records.curves[i].trial_id == first.trial_id &&
+             records.curves[i].attempt == first.attempt;
+           ++i)
+        points.push_back(records.curves[i].point);
+      w.append_curve(first.trial_id, first.attempt, points);
+    }
+    for (const auto& [name, text] : records.texts) w.put_text(name, text);
+    w.close();
+    fs::remove(fresh + ".lock", ec);
+    fs::rename(fresh, path, ec);
+    if (ec) throw StoreError(what + ": cannot move the rebuilt file into place: " + ec.message());
+  }
   auto impl =
       std::make_unique<Impl>(path, records.meta, options, records.schema_version, std::move(lock));
   impl->file = open_file(path, H5F_ACC_RDWR);
   impl->open_tables();
-  // Drop what a writer killed mid-append left past the committed rows, and texts whose first
-  // put never completed, so the next appends start from a clean state.
-  for (auto* table : {&*impl->trials, &*impl->curves}) {
-    const auto committed = table->committed();
-    if (table->extent() != committed) table->set_extent(committed);
-  }
   impl->trial_rows = impl->trials->committed();
   impl->curve_rows = impl->curves->committed();
-  {
-    h5::Id texts(h5::check_id(H5Gopen2(impl->file.get(), "texts", H5P_DEFAULT),
-                              what + ": cannot open /texts"));
-    for (const auto& name : text_names(texts.get(), what)) {
-      if (records.texts.count(name)) continue;
-      h5::check(H5Ldelete(texts.get(), name.c_str(), H5P_DEFAULT),
-                what + ": cannot remove the incomplete text /texts/" + name);
-    }
-  }
-  impl->flush("resuming");
   return Resumed{RecordsWriter(std::move(impl)), std::move(records)};
 }
 
