@@ -60,9 +60,10 @@ std::string format_status(const store::Records& records) {
   }
   const std::string name = config ? config->name : records.path;
   out << "sweep " << name << " (" << records.path << ")\n";
-  out << "trials: " << spent.trials << " done (" << by_status["ok"] << " ok, " << by_status["failed"]
-      << " failed, " << by_status["infra_failed"] << " infra_failed), " << by_status["running"]
-      << " running, " << by_status["interrupted"] << " interrupted (resume re-runs them)\n";
+  out << "trials: " << spent.trials << " done (" << by_status["ok"] << " ok, "
+      << by_status["failed"] << " failed, " << by_status["infra_failed"] << " infra_failed), "
+      << by_status["running"] << " running, " << by_status["interrupted"]
+      << " interrupted (resume re-runs them)\n";
   if (!by_kind.empty()) {
     out << "failures:";
     for (const auto& [kind, n] : by_kind) out << " " << kind << " " << n;
@@ -93,7 +94,8 @@ std::string format_status(const store::Records& records) {
           << number(l.max_device_hours);
       sep = ", ";
     }
-    if (l.max_wall_seconds > 0) out << sep << "wall time limit " << format_duration(l.max_wall_seconds);
+    if (l.max_wall_seconds > 0)
+      out << sep << "wall time limit " << format_duration(l.max_wall_seconds);
     out << ")\n";
   }
   if (std::isfinite(first_start) && std::isfinite(last_end) && last_end > first_start)

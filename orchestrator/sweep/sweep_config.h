@@ -136,18 +136,18 @@ struct ScalingHookConfig {
 // (search::SearchConfig), read at the top level like in an ask-tell config.
 struct SweepConfig {
   std::string name = "sweep";
-  std::string trainer;     // lm | ppo | lora | synthetic | command
-  YAML::Node train;        // base config of every trial (its `task:` comes from `trainer`)
-  std::string objective;   // metric to optimise; "" = the trainer's default (objective)
+  std::string trainer;        // lm | ppo | lora | synthetic | command
+  YAML::Node train;           // base config of every trial (its `task:` comes from `trainer`)
+  std::string objective;      // metric to optimise; "" = the trainer's default (objective)
   std::string cost = "auto";  // cost metric per trial: flops, flops_6n, tokens, device_seconds,
                               // wall_seconds, a reported metric; auto = flops (cost for command)
   search::SearchConfig search;
   BudgetConfig budget;
   ResourcesConfig resources;
   CommandConfig command;
-  std::string out_dir;               // trial directories and records; "" = runs/sweep-NAME
+  std::string out_dir;                     // trial directories and records; "" = runs/sweep-NAME
   std::string warning_signal = "SIGUSR2";  // Slurm's --signal before the time limit
-  double log_interval_seconds = 30;  // progress log lines when not on a terminal
+  double log_interval_seconds = 30;        // progress log lines when not on a terminal
   ScalingHookConfig scaling;
 
   template <class V>
@@ -168,8 +168,9 @@ struct SweepConfig {
     v.field("budget", budget, "When the sweep stops.");
     v.field("resources", resources, "Where and how trials run.");
     v.field("command", command, "The external program of the `command` trainer.");
-    v.field("out_dir", out_dir, "Directory for trial directories and records (default: "
-                                "runs/sweep-NAME).");
+    v.field("out_dir", out_dir,
+            "Directory for trial directories and records (default: "
+            "runs/sweep-NAME).");
     v.field("warning_signal", warning_signal,
             "Signal that stops the sweep like SIGTERM (Slurm's --signal before the time limit).")
         .one_of({"SIGUSR2", "SIGTERM", "SIGINT", "SIGHUP", "SIGXCPU", "SIGURG"});
@@ -186,8 +187,9 @@ struct SweepConfig {
   void validate(std::vector<std::string>& errors) const {
     search.validate(errors);
     if (warning_signal == "SIGUSR1")
-      errors.push_back("warning_signal SIGUSR1 can be intercepted by NCCL; use SIGUSR2 (and "
-                       "sbatch --signal=USR2@120)");
+      errors.push_back(
+          "warning_signal SIGUSR1 can be intercepted by NCCL; use SIGUSR2 (and "
+          "sbatch --signal=USR2@120)");
     if (trainer == "command" && command.argv.empty())
       errors.push_back("trainer is command but command.argv is empty; set the program to run");
     if (trainer != "command" && !command.argv.empty())

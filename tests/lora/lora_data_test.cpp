@@ -37,7 +37,8 @@ TEST(LoraData, JsonlErrorsNameTheLine) {
   path = write_jsonl("missing", good + "\n" + R"({"instruction": "x"})" + "\n");
   EXPECT_NE(error_of(path).find(path + ":2: missing \"output\""), std::string::npos)
       << error_of(path);
-  path = write_jsonl("type", R"({"instruction": "x", "output": 3})" "\n");
+  path = write_jsonl("type", R"({"instruction": "x", "output": 3})"
+                             "\n");
   EXPECT_NE(error_of(path).find(":1: \"output\" must be a string"), std::string::npos)
       << error_of(path);
   path = write_jsonl("role", good + "\n" + R"({"messages": [{"role": "bot", "content": "x"}]})");
@@ -52,8 +53,10 @@ TEST(LoraData, JsonlErrorsNameTheLine) {
 TEST(LoraData, AlpacaAndChatRecords) {
   const auto path = write_jsonl(
       "records",
-      R"({"instruction": "Add.", "input": "1+2", "output": "3"})" "\n"
-      R"({"instruction": "Greet.", "output": "hello"})" "\n"
+      R"({"instruction": "Add.", "input": "1+2", "output": "3"})"
+      "\n"
+      R"({"instruction": "Greet.", "output": "hello"})"
+      "\n"
       R"({"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hey"}, {"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Ciao"}]})"
       "\n");
   const auto ex = read_jsonl(path, "alpaca");
@@ -66,8 +69,7 @@ TEST(LoraData, AlpacaAndChatRecords) {
   EXPECT_EQ(ex[1].prompt(),
             "Below is an instruction that describes a task. Write a response that appropriately "
             "completes the request.\n\n### Instruction:\nGreet.\n\n### Response:\n");
-  EXPECT_EQ(ex[2].prompt(),
-            "System: Be brief.\nUser: Hi\nAssistant: Hey\nUser: Bye\nAssistant: ");
+  EXPECT_EQ(ex[2].prompt(), "System: Be brief.\nUser: Hi\nAssistant: Hey\nUser: Bye\nAssistant: ");
   EXPECT_EQ(ex[2].answer(), "Ciao");
   EXPECT_EQ(read_jsonl(path, "compact")[0].prompt(), "Add. 1+2 = ");
   EXPECT_EQ(read_jsonl(path, "compact")[1].prompt(), "Greet. = ");
@@ -93,7 +95,7 @@ TEST(LoraData, LossMaskCoversResponseTokensOnly) {
   const Encoded c = encode(chat, tok);
   int trained = 0;
   for (auto w : c.weight) trained += w;
-  EXPECT_EQ(trained, 1 + 1 + 2 + 1);  // x, eot, yz, eot
+  EXPECT_EQ(trained, 1 + 1 + 2 + 1);                // x, eot, yz, eot
   EXPECT_EQ(c.prompt.size(), c.tokens.size() - 3);  // generation starts before "yz"
 }
 

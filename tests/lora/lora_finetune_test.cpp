@@ -73,7 +73,7 @@ TEST(LoraFinetune, RaisesHeldOutExactMatchAndExportsReproduceIt) {
   const double before = r.metrics.at("accuracy_before"), after = r.metrics.at("accuracy");
   std::printf("exact match %.3f -> %.3f, val loss %.3f -> %.3f\n", before, after,
               r.metrics.at("val_loss_before"), r.metrics.at("val_loss"));
-  EXPECT_LE(before, 0.05);  // the base answers in Markov text, not a letter and <eot>
+  EXPECT_LE(before, 0.05);         // the base answers in Markov text, not a letter and <eot>
   EXPECT_GE(after, before + 0.5);  // measured 1.00 on seeds 2, 3 and 4
   EXPECT_GE(r.metrics.at("accuracy.first"), 0.5);
   EXPECT_GE(r.metrics.at("accuracy.last"), 0.5);

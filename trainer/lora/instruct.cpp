@@ -78,8 +78,7 @@ Example chat_example(const nlohmann::json& messages, const std::string& at) {
                                "'; expected system, user or assistant");
     }
   }
-  if (!any_assistant)
-    throw std::runtime_error(at + "no assistant message: nothing to train on");
+  if (!any_assistant) throw std::runtime_error(at + "no assistant message: nothing to train on");
   while (!e.segments.empty() && !e.segments.back().response) e.segments.pop_back();
   return e;
 }
@@ -126,8 +125,7 @@ std::array<std::string, 3> make_task(const std::string& task, std::mt19937_64& r
   if (task == "add") {
     std::uniform_int_distribution<int> n(0, 99);
     const int a = n(rng), b = n(rng);
-    return {"Add the numbers.", std::to_string(a) + "+" + std::to_string(b),
-            std::to_string(a + b)};
+    return {"Add the numbers.", std::to_string(a) + "+" + std::to_string(b), std::to_string(a + b)};
   }
   if (task == "context") {
     std::string keys = "abcdefghijklmnopqrstuvwxyz";
@@ -231,12 +229,13 @@ Tokenizer Tokenizer::gpt2(const std::string& dir) {
   // Hugging Face names the same two files vocab.json and merges.txt.
   if (!fs::exists(dir + "/encoder.json") && fs::exists(dir + "/vocab.json") &&
       fs::exists(dir + "/merges.txt")) {
-    const fs::path tmp = fs::temp_directory_path() /
-                         ("scaletune-bpe-" + std::to_string(std::hash<std::string>{}(
-                                                 fs::absolute(dir).string())));
+    const fs::path tmp =
+        fs::temp_directory_path() /
+        ("scaletune-bpe-" + std::to_string(std::hash<std::string>{}(fs::absolute(dir).string())));
     fs::create_directories(tmp);
-    for (const auto& [from, to] : {std::pair<const char*, const char*>{"vocab.json", "encoder.json"},
-                                   {"merges.txt", "vocab.bpe"}}) {
+    for (const auto& [from, to] :
+         {std::pair<const char*, const char*>{"vocab.json", "encoder.json"},
+          {"merges.txt", "vocab.bpe"}}) {
       const fs::path link = tmp / to;
       std::error_code ec;
       fs::remove(link, ec);
@@ -247,8 +246,7 @@ Tokenizer Tokenizer::gpt2(const std::string& dir) {
   Tokenizer t;
   t.bpe_ = std::make_shared<const lm::Gpt2Bpe>(lm::Gpt2Bpe::load(bpe_dir));
   t.eot_ = t.bpe_->end_of_text();
-  if (t.eot_ < 0)
-    throw std::runtime_error(dir + ": the BPE vocabulary has no <|endoftext|> token");
+  if (t.eot_ < 0) throw std::runtime_error(dir + ": the BPE vocabulary has no <|endoftext|> token");
   t.vocab_ = t.bpe_->vocab_size();
   t.name_ = "gpt2";
   return t;
