@@ -111,6 +111,8 @@ Command add_train_command(CLI::App& app) {
             trainer::TrainResult result;
             if (const auto* synthetic = std::get_if<trainer::SyntheticConfig>(&cfg.value)) {
               result = trainer::run_synthetic(*synthetic);
+              // Every rank simulates the same run; writing result.json is rank 0's job.
+              if (rank != 0) return result.ok() ? kExitOk : kExitRunFailed;
             } else if (const auto* lm = std::get_if<trainer::LmConfig>(&cfg.value)) {
               const auto& plugin = util::torch_plugin();
               install_stop_handlers();

@@ -89,6 +89,18 @@ TEST(Cli, TrainSyntheticWritesResult) {
   EXPECT_NE(read_file(dir + "/train.log").find("task synthetic"), std::string::npos);
 }
 
+// The ranks of a multi-device synthetic trial share OUT: only rank 0 may write result.json (all
+// ranks writing one temporary file interleaved their JSON, which failed a sweep test under load).
+TEST(Cli, TrainSyntheticOtherRanksLeaveResultToRankZero) {
+  const std::string dir = temp_dir("cli_train_rank1");
+  const auto r =
+      run_command("RANK=1 WORLD_SIZE=2 SCALETUNE_STORE_FILE=" + dir + "/store " + scaletune_bin() +
+                  " train --config " + kConfigs + "/synthetic.yaml --out " + dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/result.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/train.rank1.log"));
+}
+
 TEST(Cli, TrainFailureStatusExitsThree) {
   const std::string dir = temp_dir("cli_train_fail");
   const auto r = run_command(scaletune_bin() + " train --config " + kConfigs +

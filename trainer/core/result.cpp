@@ -1,5 +1,7 @@
 #include "trainer/core/result.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -125,7 +127,8 @@ TrainResult TrainResult::from_json(const nlohmann::json& j) {
 }
 
 void write_result(const TrainResult& result, const std::string& path) {
-  const std::string tmp = path + ".tmp";
+  // A temporary name of this process's own: two writers never share (and interleave) one.
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(tmp);
     if (!out) throw std::runtime_error("cannot write " + tmp);
