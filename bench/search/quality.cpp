@@ -4,6 +4,9 @@
 //   bench/search_quality [--seeds 10] [--n 100] [--problems a,b] [--parallel 1,4]
 //                        [--own FRACTION] [--pending-origins 1|0] [--adaptive 1|0]
 //                        [--grow N] [--shrink N] [--max-radius F]   (adaptive_radius settings)
+//                        [--carbs key=value,...]   (numeric carbs: settings)
+//                        [--budgets B1,B2]   (the two cost budgets; default per problem)
+//                        [--trace 1]   (print every evaluation of seed 0)
 //   (--own 0 --pending-origins 0 --adaptive 0: the reference's algorithm)
 //
 // For each problem, mode (1 or 4 suggestions outstanding, the oldest observed first) and method
@@ -28,6 +31,7 @@ namespace {
 struct Pick {
   std::string id;
   std::map<std::string, double> params;
+  std::string kind;  // CARBS' suggestion kind ("random", "bo", ...); empty for the baselines
 };
 
 class Method {
@@ -42,7 +46,7 @@ class CarbsMethod : public Method {
   explicit CarbsMethod(const search::SearchConfig& c) : carbs_(c) {}
   Pick suggest() override {
     const auto s = carbs_.suggest();
-    return {s.id, s.params};
+    return {s.id, s.params, search::kind_name(s.kind)};
   }
   void observe(const Pick& p, const Eval& e) override {
     search::Observation o;
@@ -142,12 +146,15 @@ struct RunResult {
   double seconds = 0;
 };
 
-RunResult run(const Problem& p, Method& m, int n, int parallel, std::uint64_t seed) {
+// With `trace`, prints every evaluation (order, kind, parameters, true value, cost, spend).
+RunResult run(const Problem& p, Method& m, int n, int parallel, std::uint64_t seed,
+              bool trace = false) {
   std::mt19937_64 noise(1000 + seed);
   RunResult r;
   std::deque<Pick> pending;
   const auto t0 = std::chrono::steady_clock::now();
   int suggested = 0;
+  double spent = 0;
   while (static_cast<int>(r.evals.size()) < n) {
     while (static_cast<int>(pending.size()) < parallel && suggested < n) {
       pending.push_back(m.suggest());
@@ -158,6 +165,12 @@ RunResult run(const Problem& p, Method& m, int n, int parallel, std::uint64_t se
     const Eval e = p.eval(pick.params, noise);
     m.observe(pick, e);
     r.evals.push_back({e, !e.failed && std::isfinite(e.observed)});
+    if (trace) {
+      spent += e.cost;
+      std::printf("  %3zu %-8s", r.evals.size(), pick.kind.c_str());
+      for (const auto& [k, v] : pick.params) std::printf(" %s=%-10.4g", k.c_str(), v);
+      std::printf(" true=%-8.4g cost=%-8.4g spent=%.4g\n", e.truth, e.cost, spent);
+    }
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
@@ -229,6 +242,36 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
+// `key=value` for a numeric CarbsParams field (bench experiments; configs use YAML).
+bool set_carbs(search::CarbsParams& c, const std::string& kv) {
+  const auto eq = kv.find('=');
+  if (eq == std::string::npos) return false;
+  const std::string key = kv.substr(0, eq);
+  const double v = std::atof(kv.c_str() + eq + 1);
+  const std::map<std::string, double*> reals = {
+      {"initial_search_radius", &c.initial_search_radius},
+      {"exploration_bias", &c.exploration_bias},
+      {"min_pareto_cost_fraction", &c.min_pareto_cost_fraction},
+      {"own_cost_fraction", &c.own_cost_fraction},
+      {"max_radius_factor", &c.max_radius_factor},
+      {"min_radius_factor", &c.min_radius_factor}};
+  const std::map<std::string, int*> ints = {{"num_random_samples", &c.num_random_samples},
+                                            {"num_candidates_per_dim", &c.num_candidates_per_dim},
+                                            {"resample_frequency", &c.resample_frequency},
+                                            {"radius_grow_after", &c.radius_grow_after},
+                                            {"radius_shrink_after", &c.radius_shrink_after},
+                                            {"refit_every", &c.refit_every}};
+  if (auto it = reals.find(key); it != reals.end()) {
+    *it->second = v;
+    return true;
+  }
+  if (auto it = ints.find(key); it != ints.end()) {
+    *it->second = static_cast<int>(v);
+    return true;
+  }
+  return false;
+}
+
 // Cost budgets at which best_obs_true is compared (roughly 1/10 and 1/2 of CARBS' spend).
 std::pair<double, double> budgets(const std::string& name) {
   if (name == "lr_epochs") return {1000, 5000};
@@ -253,6 +296,9 @@ int main(int argc, char** argv) {
   int adaptive = -1;         // < 0: the config default
   int grow = -1, shrink = -1;
   double max_radius = -1;
+  bool trace = false;
+  std::vector<double> budget_override;  // --budgets B1,B2
+  std::vector<std::string> carbs_sets;  // --carbs key=value,...: numeric CarbsParams fields
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seeds"))
       seeds = std::atoi(argv[i + 1]);
@@ -276,6 +322,13 @@ int main(int argc, char** argv) {
       shrink = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--max-radius"))
       max_radius = std::atof(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--budgets")) {
+      budget_override.clear();
+      for (const auto& b : split(argv[i + 1])) budget_override.push_back(std::atof(b.c_str()));
+    } else if (!std::strcmp(argv[i], "--carbs"))
+      carbs_sets = split(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--trace"))
+      trace = std::atoi(argv[i + 1]) != 0;
     else if (!std::strcmp(argv[i], "--own"))
       own = std::atof(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--parallel")) {
@@ -286,7 +339,7 @@ int main(int argc, char** argv) {
                    "usage: %s [--seeds N] [--n N] [--problems a,b] [--parallel 1,4] "
                    "[--hyper fit|fixed] [--outstanding thompson|mean] [--clamp 1|0] [--own "
                    "FRACTION] [--pending-origins 1|0] [--adaptive 1|0] [--grow N] [--shrink N] "
-                   "[--max-radius F]\n",
+                   "[--max-radius F] [--carbs key=value,...] [--budgets B1,B2] [--trace 1]\n",
                    argv[0]);
       return 2;
     }
@@ -308,7 +361,11 @@ int main(int argc, char** argv) {
   for (const Problem& p : all_problems()) {
     if (!names.empty() && std::find(names.begin(), names.end(), p.name) == names.end()) continue;
     const int sign = p.config.sign();
-    const auto [b1, b2] = budgets(p.name);
+    auto [b1, b2] = budgets(p.name);
+    if (budget_override.size() == 2) {
+      b1 = budget_override[0];
+      b2 = budget_override[1];
+    }
     std::printf("%s (%s)\n", p.name.c_str(), p.config.direction.c_str());
     std::printf("%-3s %-7s %-22s %-22s %-22s %-22s %-22s %-22s %-22s %-6s %s\n", "par", "method",
                 "best_obs@25", "best_obs@50", "best_obs@100",
@@ -331,13 +388,21 @@ int main(int argc, char** argv) {
           if (grow > 0) cfg.carbs.radius_grow_after = grow;
           if (shrink > 0) cfg.carbs.radius_shrink_after = shrink;
           if (max_radius > 0) cfg.carbs.max_radius_factor = max_radius;
+          for (const auto& kv : carbs_sets) {
+            if (!set_carbs(cfg.carbs, kv)) {
+              std::fprintf(stderr, "--carbs: unknown or malformed setting '%s'\n", kv.c_str());
+              return 2;
+            }
+          }
           if (method == "carbs")
             m = std::make_unique<CarbsMethod>(cfg);
           else if (method == "local")
             m = std::make_unique<LocalMethod>(p, 77 + s);
           else
             m = std::make_unique<RandomMethod>(p, 77 + s);
-          const RunResult r = run(p, *m, n, par, static_cast<std::uint64_t>(s));
+          if (trace && s == 0)
+            std::printf(" trace: %s, %d outstanding, seed 0\n", method.c_str(), par);
+          const RunResult r = run(p, *m, n, par, static_cast<std::uint64_t>(s), trace && s == 0);
           o25.push_back(mt.best_obs_true(r.evals, 25, sign));
           o50.push_back(mt.best_obs_true(r.evals, 50, sign));
           o100.push_back(mt.best_obs_true(r.evals, 100, sign));
