@@ -46,7 +46,9 @@ class CarbsMethod : public Method {
   explicit CarbsMethod(const search::SearchConfig& c) : carbs_(c) {}
   Pick suggest() override {
     const auto s = carbs_.suggest();
-    return {s.id, s.params, search::kind_name(s.kind)};
+    char radius[32];
+    std::snprintf(radius, sizeof radius, "@r%.2g", carbs_.search_radius());
+    return {s.id, s.params, std::string(search::kind_name(s.kind)) + radius};
   }
   void observe(const Pick& p, const Eval& e) override {
     search::Observation o;
@@ -167,7 +169,7 @@ RunResult run(const Problem& p, Method& m, int n, int parallel, std::uint64_t se
     r.evals.push_back({e, !e.failed && std::isfinite(e.observed)});
     if (trace) {
       spent += e.cost;
-      std::printf("  %3zu %-8s", r.evals.size(), pick.kind.c_str());
+      std::printf("  %3zu %-13s", r.evals.size(), pick.kind.c_str());
       for (const auto& [k, v] : pick.params) std::printf(" %s=%-10.4g", k.c_str(), v);
       std::printf(" true=%-8.4g cost=%-8.4g spent=%.4g\n", e.truth, e.cost, spent);
     }
@@ -272,6 +274,37 @@ bool set_carbs(search::CarbsParams& c, const std::string& kv) {
   return false;
 }
 
+// Median of the finite values; NaN when there is none.
+double median(std::vector<double> v) {
+  v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x); }), v.end());
+  if (v.empty()) return std::nan("");
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+std::string short_number(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+
+// Budgets of the best-versus-cost curve: 8 log-spaced points over the range the methods spend.
+std::vector<double> cost_grid(const std::string& name) {
+  double lo = 100, hi = 1e4;
+  if (name == "lr_epochs") lo = 100, hi = 1e4;
+  if (name == "chinchilla") lo = 1, hi = 1e7;
+  if (name == "oom_failures") lo = 50, hi = 5000;
+  if (name == "hartmann6") lo = 10, hi = 100;
+  if (name == "rosenbrock10") lo = 100, hi = 1000;
+  std::vector<double> g;
+  for (int i = 0; i < 8; ++i) {
+    const double v = lo * std::pow(hi / lo, i / 7.0);
+    const double p = std::pow(10.0, std::floor(std::log10(v)) - 1);  // 2 significant digits
+    g.push_back(std::round(v / p) * p);
+  }
+  return g;
+}
+
 // Cost budgets at which best_obs_true is compared (roughly 1/10 and 1/2 of CARBS' spend).
 std::pair<double, double> budgets(const std::string& name) {
   if (name == "lr_epochs") return {1000, 5000};
@@ -372,9 +405,13 @@ int main(int argc, char** argv) {
                 ("best_obs@$" + std::to_string(static_cast<long long>(b1))).c_str(),
                 ("best_obs@$" + std::to_string(static_cast<long long>(b2))).c_str(), "front_regret",
                 "cum_cost", "fails", "s/run");
+    // Best observed value versus cumulative cost: medians at 8 log-spaced budgets.
+    const auto grid = cost_grid(p.name);
+    std::vector<std::string> curve_lines;
     for (int par : modes) {
       for (const std::string method : {"carbs", "local", "random"}) {
         std::vector<double> o25, o50, o100, ob1, ob2, reg, cost, fails, secs;
+        std::vector<std::vector<double>> at_grid(grid.size());
         for (int s = 0; s < seeds; ++s) {
           std::unique_ptr<Method> m;
           auto cfg = p.config;
@@ -408,6 +445,8 @@ int main(int argc, char** argv) {
           o100.push_back(mt.best_obs_true(r.evals, 100, sign));
           ob1.push_back(mt.at_budget(r.evals, b1, sign));
           ob2.push_back(mt.at_budget(r.evals, b2, sign));
+          for (std::size_t g = 0; g < grid.size(); ++g)
+            at_grid[g].push_back(mt.at_budget(r.evals, grid[g], sign));
           reg.push_back(p.front ? mt.front_regret(p, r.evals).first : std::nan(""));
           cost.push_back(mt.cum_cost(r.evals));
           double f = 0;
@@ -422,8 +461,26 @@ int main(int argc, char** argv) {
                     stat(ob2).c_str(), stat(reg).c_str(), stat(cost).c_str(),
                     fails[fails.size() / 2], secs[secs.size() / 2]);
         std::fflush(stdout);
+        std::string line = std::to_string(par) + "   " + method;
+        line.resize(12, ' ');
+        for (auto& v : at_grid) {
+          char cell[16];
+          const double m = median(v);
+          if (std::isfinite(m))
+            std::snprintf(cell, sizeof cell, " %9.4g", m);
+          else
+            std::snprintf(cell, sizeof cell, " %9s", "-");
+          line += cell;
+        }
+        curve_lines.push_back(line);
       }
     }
+    std::printf(
+        "best_obs versus cumulative cost (median over seeds; - = nothing affordable yet)\n");
+    std::printf("%-12s", "par method");
+    for (double b : grid) std::printf(" %9s", ("$" + short_number(b)).c_str());
+    std::printf("\n");
+    for (const auto& l : curve_lines) std::printf("%s\n", l.c_str());
     std::printf("\n");
   }
   return 0;
