@@ -104,6 +104,14 @@ Id string_type() {
   return type;
 }
 
+Id fixed_string_type(std::size_t width) {
+  Id type(check_id(H5Tcopy(H5T_C_S1), "HDF5 string type"));
+  check(H5Tset_size(type.get(), width), "HDF5 string type");
+  check(H5Tset_cset(type.get(), H5T_CSET_UTF8), "HDF5 string type");
+  check(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), "HDF5 string type");
+  return type;
+}
+
 bool has_attribute(hid_t object, const char* name, const std::string& what) {
   return check_tri(H5Aexists(object, name), what + " (attribute '" + name + "')") > 0;
 }

@@ -50,6 +50,9 @@ htri_t check_tri(htri_t value, const std::string& what);
 
 // Small typed helpers used by the schema code. `what` is the prefix of error messages.
 Id string_type();  // variable-length UTF-8 string
+// Fixed-size UTF-8 string of `width` bytes, padded with NULs (a value of exactly `width` bytes
+// has no terminator).
+Id fixed_string_type(std::size_t width);
 bool has_attribute(hid_t object, const char* name, const std::string& what);
 void write_attribute(hid_t object, const char* name, const std::string& value,
                      const std::string& what);

@@ -15,8 +15,8 @@ constexpr const char* kCommittedRows = "committed_rows";
 // Written for string cells that hold no text, so HDF5 never sees a null pointer.
 const char kEmpty[] = "";
 
-std::size_t cell_size(ColumnType type) {
-  switch (type) {
+std::size_t cell_size(const Column& column) {
+  switch (column.type) {
     case ColumnType::kInt64:
       return sizeof(std::int64_t);
     case ColumnType::kInt32:
@@ -25,8 +25,20 @@ std::size_t cell_size(ColumnType type) {
       return sizeof(double);
     case ColumnType::kString:
       return sizeof(char*);
+    case ColumnType::kFixedString:
+      return column.width;
   }
   return 0;
+}
+
+bool is_string(ColumnType type) {
+  return type == ColumnType::kString || type == ColumnType::kFixedString;
+}
+
+// The HDF5 type of a string column (the same in memory and in files).
+h5::Id string_member(const Column& column) {
+  return column.type == ColumnType::kString ? h5::string_type()
+                                            : h5::fixed_string_type(column.width);
 }
 
 }  // namespace
@@ -34,7 +46,7 @@ std::size_t cell_size(ColumnType type) {
 Rows::Rows(std::vector<Column> columns) : columns_(std::move(columns)) {
   for (const auto& c : columns_) {
     offsets_.push_back(row_size_);
-    row_size_ += cell_size(c.type);
+    row_size_ += cell_size(c);
   }
 }
 
@@ -95,7 +107,19 @@ void Rows::set(std::size_t row, int column, double value) {
 }
 
 void Rows::set(std::size_t row, int column, const std::string& value) {
-  assert(row < count_ && column >= 0 && columns_[column].type == ColumnType::kString);
+  assert(row < count_ && column >= 0 && is_string(columns_[column].type));
+  const Column& c = columns_[column];
+  if (c.type == ColumnType::kFixedString) {
+    if (value.size() > c.width) {
+      throw StoreError("column '" + c.name + "' holds " + std::to_string(c.width) +
+                       " bytes, a value of " + std::to_string(value.size()) +
+                       " does not fit (records.cpp moves such values to /overflow)");
+    }
+    char* p = cell(row, column);
+    std::memcpy(p, value.data(), value.size());
+    std::memset(p + value.size(), 0, c.width - value.size());
+    return;
+  }
   assert(!hdf5_strings_);
   strings_.push_back(value);
   const char* p = strings_.back().c_str();
@@ -122,7 +146,11 @@ double Rows::get_double(std::size_t row, int column) const {
 }
 
 std::string Rows::get_string(std::size_t row, int column) const {
-  assert(row < count_ && column >= 0 && columns_[column].type == ColumnType::kString);
+  assert(row < count_ && column >= 0 && is_string(columns_[column].type));
+  if (columns_[column].type == ColumnType::kFixedString) {
+    const char* p = cell(row, column);
+    return std::string(p, strnlen(p, columns_[column].width));  // NUL padding is not text
+  }
   const char* p = nullptr;
   std::memcpy(&p, cell(row, column), sizeof p);
   return p ? std::string(p) : std::string();
@@ -134,9 +162,9 @@ h5::Id compound(const std::vector<Column>& columns, const std::vector<std::size_
                 std::size_t size, bool file) {
   const std::string what = "HDF5 compound type";
   h5::Id type(h5::check_id(H5Tcreate(H5T_COMPOUND, size), what));
-  h5::Id str = h5::string_type();
   for (std::size_t i = 0; i < columns.size(); ++i) {
     hid_t member = -1;
+    h5::Id str;  // H5Tinsert copies the member type
     switch (columns[i].type) {
       case ColumnType::kInt64:
         member = file ? H5T_STD_I64LE : H5T_NATIVE_INT64;
@@ -148,6 +176,8 @@ h5::Id compound(const std::vector<Column>& columns, const std::vector<std::size_
         member = file ? H5T_IEEE_F64LE : H5T_NATIVE_DOUBLE;
         break;
       case ColumnType::kString:
+      case ColumnType::kFixedString:
+        str = string_member(columns[i]);
         member = str.get();
         break;
     }
@@ -240,7 +270,12 @@ std::vector<Column> Table::file_columns() const {
         c.type = ColumnType::kFloat64;
         break;
       case H5T_STRING:
-        c.type = ColumnType::kString;
+        if (h5::check_tri(H5Tis_variable_str(member.get()), where("read")) > 0) {
+          c.type = ColumnType::kString;
+        } else {
+          c.type = ColumnType::kFixedString;
+          c.width = H5Tget_size(member.get());
+        }
         break;
       default:
         continue;
@@ -289,14 +324,24 @@ void Table::read(std::uint64_t n, Rows& rows) const {
   // leaves destination members without a source member undefined without a background buffer.)
   h5::Id file_type(h5::check_id(H5Dget_type(dataset_.get()), where));
   h5::Id type(h5::check_id(H5Tcreate(H5T_COMPOUND, rows.row_size_), where));
-  h5::Id str = h5::string_type();
+  std::vector<Column> stored = file_columns();
   for (std::size_t i = 0; i < rows.columns_.size(); ++i) {
     const auto& c = rows.columns_[i];
-    if (H5Tget_member_index(file_type.get(), c.name.c_str()) < 0) continue;
+    auto in_file = std::find_if(stored.begin(), stored.end(),
+                                [&](const Column& f) { return f.name == c.name; });
+    if (in_file == stored.end()) continue;
+    if (is_string(c.type) && (in_file->type != c.type || in_file->width != c.width)) {
+      throw StoreError(where + ": column '" + c.name + "' is stored as a " +
+                       (in_file->type == ColumnType::kString
+                            ? std::string("variable-length string")
+                            : std::to_string(in_file->width) + "-byte string") +
+                       ", not as the layout read expects");
+    }
+    h5::Id str;
     hid_t member = c.type == ColumnType::kInt64     ? H5T_NATIVE_INT64
                    : c.type == ColumnType::kInt32   ? H5T_NATIVE_INT32
                    : c.type == ColumnType::kFloat64 ? H5T_NATIVE_DOUBLE
-                                                    : str.get();
+                                                    : (str = string_member(c)).get();
     h5::check(H5Tinsert(type.get(), c.name.c_str(), rows.offsets_[i], member),
               where + " (column '" + c.name + "')");
   }
@@ -305,7 +350,8 @@ void Table::read(std::uint64_t n, Rows& rows) const {
   h5::check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr),
             where);
   h5::Id memory_space(h5::check_id(H5Screate_simple(1, &count, nullptr), where));
-  // From here on string cells of the file's columns point to memory HDF5 allocates.
+  // From here on variable-length string cells of the file's columns point to memory HDF5
+  // allocates.
   for (std::size_t i = 0; i < rows.columns_.size(); ++i) {
     if (rows.columns_[i].type != ColumnType::kString) continue;
     if (H5Tget_member_index(file_type.get(), rows.columns_[i].name.c_str()) < 0) continue;

@@ -3,14 +3,21 @@
 // or past `committed_rows` belong to an append that was in flight and are never read.
 //
 // Why the attribute: a flush writes many pieces (chunks, the object header with the new extent,
-// the global heap holding the strings) in an order HDF5 does not promise, so a process killed
-// during a flush can leave a row whose extent is on disk but whose strings are not. Appending
-// is therefore write rows -> flush -> bump `committed_rows` (one in-place write of one object
-// header) -> flush: whatever instant the writer dies at, rows below `committed_rows` are whole.
+// the global heap holding variable-length strings) in an order HDF5 does not promise, so a
+// process killed during a flush can leave a row whose extent is on disk but whose strings are
+// not. Appending is therefore write rows -> flush -> bump `committed_rows` (one in-place write of
+// one object header) -> flush: whatever instant the writer dies at, rows below `committed_rows`
+// are whole.
+//
+// String columns are variable-length (kString: the bytes live in HDF5's global heap, shared by
+// consecutive rows and rewritten in place as it fills, which a kill can tear) or fixed-size
+// (kFixedString: the bytes sit in the row, inside the chunk, like a number). Records files of
+// schema 3 use fixed-size ones only (records.cpp).
 //
 // Internal to orchestrator/store.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -20,16 +27,17 @@
 
 namespace scaletune::store {
 
-enum class ColumnType { kInt64, kInt32, kFloat64, kString };
+enum class ColumnType { kInt64, kInt32, kFloat64, kString, kFixedString };
 
 struct Column {
   std::string name;
   ColumnType type;
+  std::size_t width = 0;  // kFixedString: bytes per cell (UTF-8, NUL-padded); else unused
 };
 
 // A packed in-memory buffer of rows for a list of columns, laid out like the memory compound type
-// it builds. Strings written are owned by the buffer; strings read are allocated by HDF5 and
-// reclaimed by the destructor.
+// it builds. Variable-length strings written are owned by the buffer; those read are allocated by
+// HDF5 and reclaimed by the destructor. Fixed-size strings are stored in the buffer itself.
 class Rows {
  public:
   explicit Rows(std::vector<Column> columns);
@@ -46,6 +54,8 @@ class Rows {
 
   void set(std::size_t row, int column, std::int64_t value);
   void set(std::size_t row, int column, double value);
+  // A kFixedString value must fit its width (StoreError otherwise: nothing is cut off) and must
+  // not contain NUL bytes (they would end it).
   void set(std::size_t row, int column, const std::string& value);
   std::int64_t get_int(std::size_t row, int column) const;
   double get_double(std::size_t row, int column) const;
@@ -97,7 +107,8 @@ class Table {
   // Shrinks or grows the dataset to `rows` (drops rows of an append that never committed).
   void set_extent(std::uint64_t rows);
   // Reads rows [0, n) into `rows` (resized to n); columns of `rows` missing from the file keep
-  // their defaults (NaN, 0, empty).
+  // their defaults (NaN, 0, empty). A string column must be of the kind and width the file
+  // stores (take them from file_columns()); HDF5 would otherwise convert, and cut long values.
   void read(std::uint64_t n, Rows& rows) const;
 
  private:
