@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "orchestrator/store/hdf5.h"
+#include "orchestrator/store/overflow.h"
 #include "orchestrator/store/table.h"
 #include "scaletune_version.h"
 
@@ -61,14 +62,23 @@ class DefinitiveError : public StoreError {
 // ---- columns ----
 
 // The trials columns of a schema version (docs/records.md, "Schema history").
+//
+// Schema 3 stores strings in fixed-size cells: a row's bytes then sit in the table's chunk like
+// its numbers, and no kill can tear a global heap collection committed rows point into. A value
+// longer than its cell goes to /overflow whole (overflow.h), so a width only trades file size
+// (every row pays it; 64 rows make a chunk) against how often a value needs a second dataset.
 std::vector<Column> trial_columns(const SweepMeta& meta, int version) {
+  auto text = [version](const char* name, std::size_t width) {
+    return version >= 3 ? Column{name, ColumnType::kFixedString, width}
+                        : Column{name, ColumnType::kString};
+  };
   std::vector<Column> c = {
       {"seq", ColumnType::kInt64},
       {"trial_id", ColumnType::kInt64},
       {"attempt", ColumnType::kInt32},
-      {"status", ColumnType::kString},
-      {"failure_kind", ColumnType::kString},
-      {"reason", ColumnType::kString},
+      text("status", 16),
+      text("failure_kind", 32),
+      text("reason", 256),
       {"objective", ColumnType::kFloat64},
       {"cost", ColumnType::kFloat64},
       {"flops", ColumnType::kFloat64},
@@ -78,19 +88,37 @@ std::vector<Column> trial_columns(const SweepMeta& meta, int version) {
       {"wall_seconds", ColumnType::kFloat64},
       {"start_time", ColumnType::kFloat64},
       {"end_time", ColumnType::kFloat64},
-      {"host", ColumnType::kString},
+      text("host", 64),
       {"devices", ColumnType::kInt32},
-      {"log_path", ColumnType::kString},
-      {"suggestion_id", ColumnType::kString},
+      text("log_path", 256),
+      text("suggestion_id", 64),
   };
   if (version >= 2) {
-    c.push_back({"slots", ColumnType::kString});
-    c.push_back({"trial_dir", ColumnType::kString});
+    c.push_back(text("slots", 256));
+    c.push_back(text("trial_dir", 256));
   }
   for (const auto& p : meta.params) c.push_back({kParamPrefix + p, ColumnType::kFloat64});
   for (const auto& m : meta.metrics) c.push_back({kMetricPrefix + m, ColumnType::kFloat64});
-  c.push_back({kOtherMetrics, ColumnType::kString});
+  c.push_back(text(kOtherMetrics, 512));
   return c;
+}
+
+// `columns` with each string column typed as `table` stores it (variable-length before schema
+// 3, and the widths of the build that wrote the file), so that reading converts nothing.
+std::vector<Column> as_stored(std::vector<Column> columns, const Table& table) {
+  auto is_text = [](ColumnType t) {
+    return t == ColumnType::kString || t == ColumnType::kFixedString;
+  };
+  const std::vector<Column> stored = table.file_columns();
+  for (auto& c : columns) {
+    for (const auto& f : stored) {
+      if (f.name == c.name && is_text(c.type) && is_text(f.type)) {
+        c.type = f.type;
+        c.width = f.width;
+      }
+    }
+  }
+  return columns;
 }
 
 std::vector<Column> curve_columns() {
@@ -449,22 +477,72 @@ struct CurveIndex {
         eval_return(r.find("eval_return")) {}
 };
 
+// The bytes of /overflow that the markers in `rows` point into ("" when there are none).
+std::string read_overflow(hid_t file, const Rows& rows, const std::string& what) {
+  std::uint64_t end = 0;
+  for (std::size_t c = 0; c < rows.columns().size(); ++c) {
+    if (rows.columns()[c].type != ColumnType::kFixedString) continue;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const auto m = parse_overflow_marker(rows.get_string(i, static_cast<int>(c)),
+                                           what + ": /trials row " + std::to_string(i));
+      if (m) end = std::max(end, m->first + m->second);
+    }
+  }
+  if (end == 0) return "";
+  const auto overflow = Overflow::open(file, what);
+  if (!overflow) throw StoreError(what + ": /trials points into /overflow, which is missing");
+  const auto size = overflow->size();
+  if (size < end) {
+    throw StoreError(what + ": /trials points to byte " + std::to_string(end) +
+                     " of /overflow, which holds " + std::to_string(size) +
+                     "; if a sweep is writing the file, try again");
+  }
+  return overflow->read(end);
+}
+
+// String cells of /trials with /overflow markers replaced by the values they stand for.
+struct TrialText {
+  const Rows& rows;
+  const std::string& overflow;  // read_overflow()
+  const std::string& what;
+
+  std::string operator()(std::size_t row, int column) const {
+    std::string cell = rows.get_string(row, column);
+    if (rows.columns()[column].type != ColumnType::kFixedString ||
+        cell.rfind(kOverflowPrefix, 0) != 0) {
+      return cell;
+    }
+    const std::string where = what + ": /trials row " + std::to_string(row);
+    const auto [offset, length] = *parse_overflow_marker(cell, where);
+    std::string value = overflow.substr(offset, length);  // read_overflow read up to the end
+    // A reader can be shown a chunk of /overflow as not yet allocated (like /trials, see
+    // read_committed), which HDF5 returns as zeros; stored values have no NUL (no_nul).
+    if (value.find('\0') != std::string::npos) {
+      throw StoreError(where +
+                       ": its /overflow bytes read as zeros; if a sweep is writing the "
+                       "file, try again");
+    }
+    return value;
+  }
+};
+
 std::vector<TrialRecord> decode_trials(const Rows& rows, const SweepMeta& meta,
-                                       const std::string& what) {
+                                       const std::string& overflow, const std::string& what) {
   const TrialIndex ix(rows, meta);
+  const TrialText text{rows, overflow, what};
   std::vector<TrialRecord> out(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) {
     TrialRecord& t = out[i];
     t.trial_id = rows.get_int(i, ix.trial_id);
     t.attempt = static_cast<int>(rows.get_int(i, ix.attempt));
-    const std::string status = rows.get_string(i, ix.status);
+    const std::string status = text(i, ix.status);
     try {
       t.status = parse_trial_status(status);
     } catch (const StoreError& e) {
       throw StoreError(what + ": /trials row " + std::to_string(i) + ": " + e.what());
     }
-    t.failure_kind = rows.get_string(i, ix.failure_kind);
-    t.reason = rows.get_string(i, ix.reason);
+    t.failure_kind = text(i, ix.failure_kind);
+    t.reason = text(i, ix.reason);
     t.objective = rows.get_double(i, ix.objective);
     t.cost = rows.get_double(i, ix.cost);
     t.flops = rows.get_double(i, ix.flops);
@@ -474,18 +552,18 @@ std::vector<TrialRecord> decode_trials(const Rows& rows, const SweepMeta& meta,
     t.wall_seconds = rows.get_double(i, ix.wall_seconds);
     t.start_time = rows.get_double(i, ix.start_time);
     t.end_time = rows.get_double(i, ix.end_time);
-    t.host = rows.get_string(i, ix.host);
+    t.host = text(i, ix.host);
     t.devices = static_cast<int>(rows.get_int(i, ix.devices));
-    t.log_path = rows.get_string(i, ix.log_path);
-    t.suggestion_id = rows.get_string(i, ix.suggestion_id);
-    if (ix.slots >= 0) t.slots = split_slots(rows.get_string(i, ix.slots));
-    if (ix.trial_dir >= 0) t.trial_dir = rows.get_string(i, ix.trial_dir);
+    t.log_path = text(i, ix.log_path);
+    t.suggestion_id = text(i, ix.suggestion_id);
+    if (ix.slots >= 0) t.slots = split_slots(text(i, ix.slots));
+    if (ix.trial_dir >= 0) t.trial_dir = text(i, ix.trial_dir);
     for (std::size_t p = 0; p < meta.params.size(); ++p) {
       const double v = rows.get_double(i, ix.params[p]);
       if (!std::isnan(v)) t.params[meta.params[p]] = v;
     }
-    t.metrics = parse_metrics_json(rows.get_string(i, ix.other_metrics),
-                                   what + ": /trials row " + std::to_string(i));
+    t.metrics =
+        parse_metrics_json(text(i, ix.other_metrics), what + ": /trials row " + std::to_string(i));
     for (std::size_t m = 0; m < meta.metrics.size(); ++m) {
       const double v = rows.get_double(i, ix.metrics[m]);
       if (!std::isnan(v)) t.metrics[meta.metrics[m]] = v;
@@ -566,9 +644,9 @@ Records read_once(const std::string& path, const LoadOptions& options) {
   r.meta = read_meta(file.get(), what);
   {
     Table trials = Table::open(file.get(), "trials", what);
-    Rows rows(trial_columns(r.meta, r.schema_version));
+    Rows rows(as_stored(trial_columns(r.meta, r.schema_version), trials));
     read_committed(trials, rows, what);
-    r.trials = decode_trials(rows, r.meta, what);
+    r.trials = decode_trials(rows, r.meta, read_overflow(file.get(), rows, what), what);
   }
   if (options.curves) {
     Table curves = Table::open(file.get(), "curves", what);
@@ -688,8 +766,10 @@ struct RecordsWriter::Impl {
   h5::Id file;
   std::optional<Table> trials;
   std::optional<Table> curves;
+  std::optional<Overflow> overflow;  // schema >= 3
   std::uint64_t trial_rows = 0;
   std::uint64_t curve_rows = 0;
+  std::uint64_t overflow_bytes = 0;  // bytes of /overflow that committed rows may point into
   std::vector<Column> trial_layout;
   std::set<std::string> params;
   std::set<std::string> declared_metrics;
@@ -721,6 +801,11 @@ struct RecordsWriter::Impl {
   void open_tables() {
     trials.emplace(Table::open(file.get(), "trials", what));
     curves.emplace(Table::open(file.get(), "curves", what));
+    overflow = Overflow::open(file.get(), what);
+    if (version >= 3 && !overflow) throw StoreError(what + ": /overflow is missing");
+    // A writer starts on a file no killed writer left bytes in (create, or the rebuild of
+    // open_existing), so all of /overflow is referenced.
+    overflow_bytes = overflow ? overflow->size() : 0;
   }
 
   // Rows then flush then commit count then flush (table.h explains why).
@@ -753,6 +838,7 @@ void RecordsWriter::close() {
   if (!impl_) return;
   impl_->trials.reset();
   impl_->curves.reset();
+  impl_->overflow.reset();
   const bool ok = impl_->file.reset();
   const std::string what = impl_->what;
   impl_.reset();
@@ -824,6 +910,7 @@ RecordsWriter RecordsWriter::create(const std::string& path, const SweepMeta& me
       Table::create(file.get(), "trials", trials, kTrialChunkRows, what);
       Rows curves(curve_columns());
       Table::create(file.get(), "curves", curves, kCurveChunkRows, what);
+      if (options.schema_version >= 3) Overflow::create(file.get(), what);
     }
     {
       h5::Id gcpl(h5::check_id(H5Pcreate(H5P_GROUP_CREATE), what));
@@ -916,12 +1003,24 @@ void RecordsWriter::append_trial(const TrialRecord& t) {
   Rows rows(im.trial_layout);
   rows.resize(1);
   const TrialIndex ix(rows, im.meta);
+  // A value too long for its fixed-size cell (or one that looks like a marker) goes to /overflow
+  // whole, and the cell holds the marker naming its bytes (overflow.h).
+  std::string spill;
+  auto text = [&](int column, const std::string& value) {
+    const Column& c = rows.columns()[column];
+    if (c.type == ColumnType::kFixedString && needs_overflow(value, c.width)) {
+      rows.set(0, column, overflow_marker(im.overflow_bytes + spill.size(), value.size()));
+      spill += value;
+    } else {
+      rows.set(0, column, value);
+    }
+  };
   rows.set(0, rows.find("seq"), static_cast<std::int64_t>(im.trial_rows + 1));
   rows.set(0, ix.trial_id, std::int64_t{t.trial_id});
   rows.set(0, ix.attempt, std::int64_t{t.attempt});
-  rows.set(0, ix.status, std::string(to_string(t.status)));
-  rows.set(0, ix.failure_kind, no_nul(t.failure_kind));
-  rows.set(0, ix.reason, no_nul(t.reason));
+  text(ix.status, std::string(to_string(t.status)));
+  text(ix.failure_kind, no_nul(t.failure_kind));
+  text(ix.reason, no_nul(t.reason));
   rows.set(0, ix.objective, t.objective);
   rows.set(0, ix.cost, t.cost);
   rows.set(0, ix.flops, t.flops);
@@ -931,12 +1030,12 @@ void RecordsWriter::append_trial(const TrialRecord& t) {
   rows.set(0, ix.wall_seconds, t.wall_seconds);
   rows.set(0, ix.start_time, t.start_time);
   rows.set(0, ix.end_time, t.end_time);
-  rows.set(0, ix.host, no_nul(t.host));
+  text(ix.host, no_nul(t.host));
   rows.set(0, ix.devices, std::int64_t{t.devices});
-  rows.set(0, ix.log_path, no_nul(t.log_path));
-  rows.set(0, ix.suggestion_id, no_nul(t.suggestion_id));
-  if (ix.slots >= 0) rows.set(0, ix.slots, no_nul(join_slots(t.slots)));
-  if (ix.trial_dir >= 0) rows.set(0, ix.trial_dir, no_nul(t.trial_dir));
+  text(ix.log_path, no_nul(t.log_path));
+  text(ix.suggestion_id, no_nul(t.suggestion_id));
+  if (ix.slots >= 0) text(ix.slots, no_nul(join_slots(t.slots)));
+  if (ix.trial_dir >= 0) text(ix.trial_dir, no_nul(t.trial_dir));
   for (std::size_t p = 0; p < im.meta.params.size(); ++p) {
     auto it = t.params.find(im.meta.params[p]);
     if (it != t.params.end()) rows.set(0, ix.params[p], it->second);
@@ -949,8 +1048,13 @@ void RecordsWriter::append_trial(const TrialRecord& t) {
     auto it = t.metrics.find(im.meta.metrics[m]);
     if (it != t.metrics.end()) rows.set(0, ix.metrics[m], it->second);
   }
-  rows.set(0, ix.other_metrics, metrics_json(other));
-  im.append(*im.trials, im.trial_rows, rows, "appending trial " + std::to_string(t.trial_id));
+  text(ix.other_metrics, metrics_json(other));
+  const std::string action = "appending trial " + std::to_string(t.trial_id);
+  // Before the rows and the flush that precedes their commit: a committed row's marker never
+  // points to bytes that are not on disk.
+  if (!spill.empty()) im.overflow->write(im.overflow_bytes, spill);
+  im.append(*im.trials, im.trial_rows, rows, action);
+  im.overflow_bytes += spill.size();
 }
 
 void RecordsWriter::append_curve(std::int64_t trial_id, int attempt,

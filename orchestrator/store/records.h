@@ -29,7 +29,7 @@ namespace scaletune::store {
 // Version of the file layout written by this build. A reader accepts files with a schema version
 // up to this one and refuses newer ones (docs/records.md lists what each version added). A
 // writer appending to an older file keeps that file's layout (columns it lacks are not written).
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 inline constexpr int kOldestSchemaVersion = 1;
 // Value of the root attribute `format`, which tells our files apart from other HDF5 files.
 inline constexpr const char* kFormatName = "scaletune-records";

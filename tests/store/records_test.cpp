@@ -294,19 +294,185 @@ TEST(Records, SchemaVersionOneFilesAreReadAndAppendedInTheirOwnLayout) {
     expect_same_trial(r.trials[i], without_new_columns(sample_trial_v2(i)));
 
   // The current version has the columns; a version this build cannot write is refused.
-  EXPECT_EQ(kSchemaVersion, 2);
+  EXPECT_EQ(kSchemaVersion, 3);
   const auto v2 = fresh_file("schema2");
   { RecordsWriter::create(v2, sample_meta()).append_trial(sample_trial_v2(1)); }
   const auto r2 = load(v2);
-  EXPECT_EQ(r2.schema_version, 2);
+  EXPECT_EQ(r2.schema_version, 3);
   ASSERT_EQ(r2.trials.size(), 1u);
   EXPECT_EQ(r2.trials[0].slots, (std::vector<std::string>{"node-1/cuda:0", "node-1/cuda:1"}));
-  EXPECT_EQ(r2.trials[0].trial_dir, "trials/0");
+  EXPECT_EQ(r2.trials[0].trial_dir, sample_trial_v2(1).trial_dir);  // long: in /overflow
   WriterOptions bad;
   bad.schema_version = kSchemaVersion + 1;
   const std::string e =
-      error_of([&] { RecordsWriter::create(fresh_file("schema3"), sample_meta(), bad); });
-  EXPECT_NE(e.find("cannot write schema version 3"), std::string::npos) << e;
+      error_of([&] { RecordsWriter::create(fresh_file("schema4"), sample_meta(), bad); });
+  EXPECT_NE(e.find("cannot write schema version 4"), std::string::npos) << e;
+}
+
+// ---- schema 3: fixed-size string cells, long values in /overflow ----
+
+// How the file stores a /trials column: 0 for a variable-length string, else its width.
+std::size_t stored_width(const std::string& path, const std::string& column) {
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  const hid_t d = H5Dopen2(file, "trials", H5P_DEFAULT);
+  const hid_t type = H5Dget_type(d);
+  const hid_t member =
+      H5Tget_member_type(type, static_cast<unsigned>(H5Tget_member_index(type, column.c_str())));
+  const std::size_t width = H5Tis_variable_str(member) > 0 ? 0 : H5Tget_size(member);
+  H5Tclose(member);
+  H5Tclose(type);
+  H5Dclose(d);
+  H5Fclose(file);
+  return width;
+}
+
+// Bytes in /overflow, or -1 when the file has none.
+long overflow_size(const std::string& path) {
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  long n = -1;
+  if (H5Lexists(file, "overflow", H5P_DEFAULT) > 0) {
+    const hid_t d = H5Dopen2(file, "overflow", H5P_DEFAULT);
+    const hid_t space = H5Dget_space(d);
+    hsize_t dims = 0;
+    H5Sget_simple_extent_dims(space, &dims, nullptr);
+    n = static_cast<long>(dims);
+    H5Sclose(space);
+    H5Dclose(d);
+  }
+  H5Fclose(file);
+  return n;
+}
+
+// Values at the edges of a cell of `width` bytes, for one string field.
+std::vector<std::string> edge_values(std::size_t width) {
+  const std::string euro = "\xE2\x82\xAC";  // 3 bytes of UTF-8
+  return {
+      "",                                        // empty
+      std::string(width, 'w'),                   // fills the cell exactly: no terminator
+      std::string(width + 1, 'x'),               // one byte too long
+      std::string(width - 1, 'a') + euro,        // a character across the cell's end
+      std::string(width - 3, 'b') + euro,        // a character that ends exactly at it
+      "@overflow:0:3",                           // looks like a marker: stored as a value
+      "@overflow:",                              // the bare prefix
+      std::string(5 * width, 'y') + "\xC3\xA9",  // long, UTF-8 at the end
+  };
+}
+
+TEST(Records, SchemaThreeStoresStringsInFixedCellsAndLongValuesWhole) {
+  const auto path = fresh_file("fixed_strings");
+  { RecordsWriter::create(path, sample_meta()); }
+  // The widths come from the file, so the test follows a change of them.
+  const std::size_t failure_kind = stored_width(path, "failure_kind"),
+                    reason = stored_width(path, "reason"), host = stored_width(path, "host"),
+                    log_path = stored_width(path, "log_path"),
+                    suggestion_id = stored_width(path, "suggestion_id"),
+                    slots = stored_width(path, "slots"),
+                    trial_dir = stored_width(path, "trial_dir"),
+                    other = stored_width(path, "other_metrics_json");
+  for (auto w : {stored_width(path, "status"), failure_kind, reason, host, log_path, suggestion_id,
+                 slots, trial_dir, other}) {
+    EXPECT_GE(w, 16u);  // fixed-size everywhere, and room for a marker
+  }
+  std::filesystem::remove(path);
+
+  std::vector<TrialRecord> written;
+  for (std::size_t k = 0; k < edge_values(16).size(); ++k) {
+    TrialRecord t = sample_trial_v2(static_cast<std::int64_t>(k));
+    t.failure_kind = edge_values(failure_kind)[k];
+    t.reason = edge_values(reason)[k];
+    t.host = edge_values(host)[k];
+    t.log_path = edge_values(log_path)[k];
+    t.suggestion_id = edge_values(suggestion_id)[k];
+    t.trial_dir = edge_values(trial_dir)[k];
+    t.slots = {edge_values(slots)[k]};
+    if (t.slots[0].empty()) t.slots.clear();  // "" is no slots
+    // A metric name that makes the JSON column just fit, or not.
+    t.metrics[std::string(k * other / 4, 'm')] = 1.5;
+    written.push_back(t);
+  }
+  TrialRecord nul = sample_trial_v2(20);
+  nul.reason = std::string(reason, 'n') + std::string("\0end", 4);  // NUL -> U+FFFD, then long
+  nul.host = std::string("a\0b", 3);
+  written.push_back(nul);
+  {
+    auto w = RecordsWriter::create(path, sample_meta());
+    for (const auto& t : written) w.append_trial(t);
+  }
+  written[written.size() - 1].reason = std::string(reason, 'n') + "\xEF\xBF\xBD" + "end";
+  written[written.size() - 1].host =
+      "a\xEF\xBF\xBD"
+      "b";
+  EXPECT_EQ(load(path).schema_version, 3);
+  EXPECT_GT(overflow_size(path), 0);
+  auto check = [&](const Records& r, std::size_t n) {
+    ASSERT_EQ(r.trials.size(), n);
+    for (std::size_t i = 0; i < n; ++i) {
+      SCOPED_TRACE("row " + std::to_string(i));
+      expect_same_trial(r.trials[i], written[i % written.size()]);
+    }
+  };
+  check(load(path), written.size());
+
+  // Only values that do not fit (or look like markers) went to /overflow, each whole, once.
+  std::size_t spilled = 0;
+  for (const auto& t : written) {
+    const std::string slots_text = t.slots.empty() ? "" : t.slots[0];
+    const std::pair<const std::string*, std::size_t> cells[] = {{&t.failure_kind, failure_kind},
+                                                                {&t.reason, reason},
+                                                                {&t.host, host},
+                                                                {&t.log_path, log_path},
+                                                                {&t.suggestion_id, suggestion_id},
+                                                                {&t.trial_dir, trial_dir},
+                                                                {&slots_text, slots}};
+    for (const auto& [value, width] : cells) {
+      if (value->size() > width || value->rfind("@overflow:", 0) == 0) spilled += value->size();
+    }
+  }
+  const long json_spill = overflow_size(path) - static_cast<long>(spilled);
+  EXPECT_GT(json_spill, static_cast<long>(other));  // the long JSON values, whole
+
+  // A resumed writer rebuilds /overflow from the committed rows and appends after it.
+  {
+    auto resumed = RecordsWriter::open_existing(path);
+    check(resumed.records, written.size());
+    for (const auto& t : written) resumed.writer.append_trial(t);
+  }
+  check(load(path), 2 * written.size());
+  EXPECT_EQ(overflow_size(path), 2 * (static_cast<long>(spilled) + json_spill));
+}
+
+// Files of schema version 2 (variable-length strings, no /overflow) stay readable, and a resumed
+// sweep keeps appending in that layout, long values included.
+TEST(Records, SchemaVersionTwoFilesAreReadAndAppendedInTheirOwnLayout) {
+  const auto path = fresh_file("schema2_layout");
+  WriterOptions v2;
+  v2.schema_version = 2;
+  std::vector<TrialRecord> written;
+  for (int i = 0; i < 8; ++i) written.push_back(sample_trial_v2(i));
+  written[2].reason = std::string(5000, 'r') + "\xE2\x82\xAC";
+  written[4].host = "@overflow:0:3";  // an ordinary value in a schema-2 file
+  {
+    auto w = RecordsWriter::create(path, sample_meta(), v2);
+    for (int i = 0; i < 4; ++i) w.append_trial(written[i]);
+  }
+  auto expect_v2_layout = [&] {
+    EXPECT_EQ(stored_width(path, "reason"), 0u);  // variable-length
+    EXPECT_EQ(stored_width(path, "other_metrics_json"), 0u);
+    EXPECT_EQ(overflow_size(path), -1);
+  };
+  expect_v2_layout();
+  {
+    auto resumed = RecordsWriter::open_existing(path);
+    EXPECT_EQ(resumed.records.schema_version, 2);
+    ASSERT_EQ(resumed.records.trials.size(), 4u);
+    for (int i = 0; i < 4; ++i) expect_same_trial(resumed.records.trials[i], written[i]);
+    for (int i = 4; i < 8; ++i) resumed.writer.append_trial(written[i]);
+  }
+  expect_v2_layout();
+  const auto r = load(path);
+  EXPECT_EQ(r.schema_version, 2);
+  ASSERT_EQ(r.trials.size(), 8u);
+  for (int i = 0; i < 8; ++i) expect_same_trial(r.trials[i], written[i]);
 }
 
 TEST(Records, WriterRefusesExistingFileUnknownParameterAndSecondWriter) {
