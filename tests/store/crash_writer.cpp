@@ -5,9 +5,10 @@
 //   store_crash_writer PATH FIRST_OP LAST_OP [PAUSE_US]
 //
 // Operation k: every 5th stores the text "search_state" = "state k", every 3rd appends a
-// 3-point curve of trial k, the others append trial row sample_trial(k). A missing file is
-// created, an existing one resumed. PAUSE_US sleeps between operations (a sweep-like pace for
-// the concurrent-reader test; the crash test goes flat out).
+// 3-point curve of trial k, the others append trial row sample_trial_v2(k) (every string column
+// set, some values long enough for /overflow). A missing file is created, an existing one
+// resumed. PAUSE_US sleeps between operations (a sweep-like pace for the concurrent-reader test;
+// the crash test goes flat out).
 #include <unistd.h>
 
 #include <cstdio>
@@ -40,7 +41,7 @@ int main(int argc, char** argv) {
       } else if (k % 3 == 2) {
         writer.append_curve(k, 0, st::test::sample_curve(k, 3));
       } else {
-        writer.append_trial(st::test::sample_trial(k));
+        writer.append_trial(st::test::sample_trial_v2(k));
       }
       // One write(2) per completed operation: it reaches the pipe even if we are killed next.
       const std::string line = std::to_string(k) + "\n";

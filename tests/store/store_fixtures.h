@@ -65,13 +65,26 @@ inline TrialRecord sample_trial(std::int64_t i, int n_params = 3) {
   return t;
 }
 
-// sample_trial(i) with the schema-2 columns set. Kept apart from sample_trial, whose rows the
-// crash and reader tests (crash_writer.cpp) write: more string bytes per row make their kills
-// land more often in a global-heap allocation, a known gap (docs/records.md, "Durability").
+// sample_trial(i) with every string column set, as a real sweep writes them: the schema-2
+// columns, and on some rows values longer than their schema-3 cells, which go to /overflow (a
+// failed trial's reason with a traceback, a deep trial directory, many undeclared metrics).
 inline TrialRecord sample_trial_v2(std::int64_t i, int n_params = 3) {
   TrialRecord t = sample_trial(i, n_params);
   for (int d = 0; d < t.devices; ++d) t.slots.push_back(t.host + "/cuda:" + std::to_string(d));
   t.trial_dir = "trials/" + std::to_string(t.trial_id);
+  if (t.status == TrialStatus::kFailed) {
+    t.reason += "; traceback (most recent call last):\n";
+    for (int f = 0; f < 6; ++f) {
+      t.reason += "  File \"trainer/lm/train_lm.cpp\", line " + std::to_string(100 + 17 * f) +
+                  ", in step \xE2\x80\x94 loss \xE2\x86\x92 NaN (\xCE\xB7 = 3e-3)\n";
+    }
+  }
+  if (i % 5 == 1)
+    t.trial_dir = "runs/" + std::string(300, 'd') + "/trials/" + std::to_string(t.trial_id);
+  if (i % 4 == 3) {
+    for (int m = 0; m < 24; ++m)
+      t.metrics["eval/task_" + std::to_string(m) + "/accuracy"] = 0.01 * m;
+  }
   return t;
 }
 
@@ -92,6 +105,16 @@ inline std::vector<trainer::CurvePoint> sample_curve(std::int64_t trial, int n) 
 
 // NaN-aware equality.
 inline bool same(double a, double b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
+
+// The fields store_crash_writer's rows are checked by: numbers that tell rows apart, and every
+// string (those that went to /overflow included).
+inline bool same_row(const TrialRecord& got, const TrialRecord& want) {
+  return got.trial_id == want.trial_id && got.status == want.status && got.params == want.params &&
+         same(got.objective, want.objective) && got.metrics == want.metrics &&
+         got.failure_kind == want.failure_kind && got.reason == want.reason &&
+         got.host == want.host && got.slots == want.slots && got.trial_dir == want.trial_dir &&
+         got.log_path == want.log_path && got.suggestion_id == want.suggestion_id;
+}
 
 // What store_crash_writer's operations 0..end-1 leave in a file (crash_writer.cpp).
 struct Expected {
@@ -126,11 +149,7 @@ inline bool matches(const Records& r, std::int64_t end, std::string* why) {
     out << "search_state is '" << r.text("search_state").value_or("(none)") << "'";
   } else {
     for (std::size_t i = 0; i < r.trials.size(); ++i) {
-      const auto want = sample_trial(e.trial_ops[i]);
-      const auto& got = r.trials[i];
-      if (got.trial_id != want.trial_id || got.status != want.status || got.params != want.params ||
-          !same(got.objective, want.objective) || got.host != want.host ||
-          got.reason != want.reason || got.metrics != want.metrics) {
+      if (!same_row(r.trials[i], sample_trial_v2(e.trial_ops[i]))) {
         out << "trial row " << i << " differs";
         break;
       }
@@ -157,10 +176,7 @@ inline bool tables_are_prefixes(const Records& r, std::string* why) {
     out << "too many rows";
   }
   for (std::size_t i = 0; i < r.trials.size() && out.str().empty(); ++i) {
-    const auto want = sample_trial(e.trial_ops[i]);
-    const auto& got = r.trials[i];
-    if (got.trial_id != want.trial_id || got.status != want.status || got.params != want.params ||
-        got.host != want.host || got.metrics != want.metrics) {
+    if (!same_row(r.trials[i], sample_trial_v2(e.trial_ops[i]))) {
       out << "trial row " << i << " differs";
     }
   }
