@@ -82,7 +82,7 @@ inline TrialRecord sample_trial_v2(std::int64_t i, int n_params = 3) {
   if (i % 5 == 1)
     t.trial_dir = "runs/" + std::string(300, 'd') + "/trials/" + std::to_string(t.trial_id);
   if (i % 4 == 3) {
-    for (int m = 0; m < 24; ++m)
+    for (int m = 0; m < 48; ++m)
       t.metrics["eval/task_" + std::to_string(m) + "/accuracy"] = 0.01 * m;
   }
   return t;
