@@ -192,9 +192,13 @@ TEST(RecordsCrash, KillNineAtRandomPointsLosesAtMostTheAppendInFlight) {
   EXPECT_EQ(last, next + 9);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   std::string why;
-  EXPECT_TRUE(matches(load(path), next + 10, &why)) << why;
-  // The rows were realistic: every string column set, some values long enough for /overflow.
-  EXPECT_GT(overflow_bytes(path), 0u);
+  const Records final = load(path);
+  EXPECT_TRUE(matches(final, next + 10, &why)) << why;
+  // The rows were realistic: every string column set, some values long enough for /overflow
+  // (an older layout, see crash_writer.cpp, keeps them in the global heap).
+  if (final.schema_version >= 3) {
+    EXPECT_GT(overflow_bytes(path), 0u);
+  }
 }
 
 }  // namespace

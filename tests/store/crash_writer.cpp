@@ -8,7 +8,8 @@
 // 3-point curve of trial k, the others append trial row sample_trial_v2(k) (every string column
 // set, some values long enough for /overflow). A missing file is created, an existing one
 // resumed. PAUSE_US sleeps between operations (a sweep-like pace for the concurrent-reader test;
-// the crash test goes flat out).
+// the crash test goes flat out). STORE_CRASH_SCHEMA=N creates the file with schema version N
+// instead of the newest (to measure an older layout: docs/records.md, "Durability").
 #include <unistd.h>
 
 #include <cstdio>
@@ -31,10 +32,13 @@ int main(int argc, char** argv) {
   const long first = std::atol(argv[2]);
   const long last = std::atol(argv[3]);
   const long pause_us = argc == 5 ? std::atol(argv[4]) : 0;
+  st::WriterOptions options;
+  if (const char* schema = std::getenv("STORE_CRASH_SCHEMA"))
+    options.schema_version = std::atoi(schema);
   try {
     auto writer = std::filesystem::exists(path)
                       ? st::RecordsWriter::open_existing(path).writer
-                      : st::RecordsWriter::create(path, st::test::sample_meta());
+                      : st::RecordsWriter::create(path, st::test::sample_meta(), options);
     for (long k = first; k <= last; ++k) {
       if (k % 5 == 4) {
         writer.put_text("search_state", "state " + std::to_string(k));
