@@ -124,6 +124,14 @@ int main(int argc, char** argv) {
   print("append_trial (12 params, durable each)", kN, trials);
   std::printf("  -> %.1fx the raw flushed append in cpu time (ours: 2 flushes + 40 columns)\n",
               trials.cpu_s / std::max(raw.cpu_s, 1e-9));
+  // Failed trials whose reason carries a traceback: too long for its cell (schema 3: /overflow).
+  const Stats long_trials = time_each(kN / 10, [&](int i) {
+    st::TrialRecord t = trial(kN + i, meta);
+    t.status = st::TrialStatus::kFailed;
+    t.reason = std::string(2000, 'r');
+    w.append_trial(t);
+  });
+  print("append_trial, 2 KB reason (durable each)", kN / 10, long_trials);
 
   scaletune::trainer::CurvePoint point;
   point.tokens = 1e6;
