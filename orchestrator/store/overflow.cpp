@@ -46,6 +46,10 @@ Overflow Overflow::create(hid_t parent, const std::string& what) {
   h5::Id space(h5::check_id(H5Screate_simple(1, &zero, &unlimited), where));
   h5::Id dcpl(h5::check_id(H5Pcreate(H5P_DATASET_CREATE), where));
   h5::check(H5Pset_chunk(dcpl.get(), 1, &chunk), where);
+  // Chunks get file space when the extent grows, not when first written (overflow.h), and no
+  // fill value is written: bytes not written yet are never read.
+  h5::check(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), where);
+  h5::check(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER), where);
   // Uncompressed, like the tables: a chunk is rewritten in place, earlier bytes unchanged.
   h5::Id dataset(h5::check_id(
       H5Dcreate2(parent, kName, H5T_STD_U8LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
@@ -71,7 +75,13 @@ void Overflow::write(std::uint64_t offset, const std::string& bytes) {
   if (bytes.empty()) return;
   const std::string where = what_ + ": cannot append to /" + kName;
   const hsize_t start = offset, count = bytes.size(), end = offset + bytes.size();
-  h5::check(H5Dset_extent(dataset_.get(), &end), where);
+  // One chunk at a time, each flushed before the next (overflow.h): a torn node write then
+  // hides at most the chunk that was last, and that one holds no committed byte.
+  for (hsize_t n = size(); end + kChunkBytes > n; n += kChunkBytes) {
+    const hsize_t grown = n + kChunkBytes;
+    h5::check(H5Dset_extent(dataset_.get(), &grown), where);
+    h5::check(H5Fflush(dataset_.get(), H5F_SCOPE_LOCAL), where);
+  }
   h5::Id file_space(h5::check_id(H5Dget_space(dataset_.get()), where));
   h5::check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr),
             where);

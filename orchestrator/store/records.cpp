@@ -776,7 +776,7 @@ struct RecordsWriter::Impl {
   std::optional<Overflow> overflow;  // schema >= 3
   std::uint64_t trial_rows = 0;
   std::uint64_t curve_rows = 0;
-  std::uint64_t overflow_bytes = 0;  // bytes of /overflow that committed rows may point into
+  std::uint64_t overflow_bytes = 0;  // end of the /overflow bytes committed rows point into
   std::vector<Column> trial_layout;
   std::set<std::string> params;
   std::set<std::string> declared_metrics;
@@ -810,9 +810,6 @@ struct RecordsWriter::Impl {
     curves.emplace(Table::open(file.get(), "curves", what));
     overflow = Overflow::open(file.get(), what);
     if (version >= 3 && !overflow) throw StoreError(what + ": /overflow is missing");
-    // A writer starts on a file no killed writer left bytes in (create, or the rebuild of
-    // open_existing), so all of /overflow is referenced.
-    overflow_bytes = overflow ? overflow->size() : 0;
   }
 
   // Rows then flush then commit count then flush (table.h explains why).
@@ -963,6 +960,7 @@ RecordsWriter::Resumed RecordsWriter::open_existing(const std::string& path,
   // points to may be the one the kill tore ("bad global heap collection signature", or a reader
   // spinning in H5HG_read). A fresh file never touches what the dead writer wrote; the rename is
   // atomic, so a kill during the rebuild leaves the old file as it was.
+  std::uint64_t overflow_bytes = 0;  // what the rebuilt rows' values take in /overflow
   {
     const std::string fresh = path + ".resume.tmp";
     std::error_code ec;
@@ -981,6 +979,7 @@ RecordsWriter::Resumed RecordsWriter::open_existing(const std::string& path,
       w.append_curve(first.trial_id, first.attempt, points);
     }
     for (const auto& [name, text] : records.texts) w.put_text(name, text);
+    overflow_bytes = w.impl_->overflow_bytes;
     w.close();
     fs::remove(fresh + ".lock", ec);
     fs::rename(fresh, path, ec);
@@ -992,6 +991,7 @@ RecordsWriter::Resumed RecordsWriter::open_existing(const std::string& path,
   impl->open_tables();
   impl->trial_rows = impl->trials->committed();
   impl->curve_rows = impl->curves->committed();
+  impl->overflow_bytes = overflow_bytes;  // /overflow is allocated ahead (overflow.h)
   return Resumed{RecordsWriter(std::move(impl)), std::move(records)};
 }
 

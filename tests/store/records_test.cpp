@@ -428,8 +428,8 @@ TEST(Records, SchemaThreeStoresStringsInFixedCellsAndLongValuesWhole) {
       if (value->size() > width || value->rfind("@overflow:", 0) == 0) spilled += value->size();
     }
   }
-  const long json_spill = overflow_size(path) - static_cast<long>(spilled);
-  EXPECT_GT(json_spill, static_cast<long>(other));  // the long JSON values, whole
+  // /overflow is allocated ahead in whole chunks (overflow.h), so its size is an upper bound.
+  EXPECT_GT(overflow_size(path), static_cast<long>(spilled + other));  // + the long JSON values
 
   // A resumed writer rebuilds /overflow from the committed rows and appends after it.
   {
@@ -438,7 +438,7 @@ TEST(Records, SchemaThreeStoresStringsInFixedCellsAndLongValuesWhole) {
     for (const auto& t : written) resumed.writer.append_trial(t);
   }
   check(load(path), 2 * written.size());
-  EXPECT_EQ(overflow_size(path), 2 * (static_cast<long>(spilled) + json_spill));
+  EXPECT_GT(overflow_size(path), static_cast<long>(2 * (spilled + other)));
 }
 
 // Files of schema version 2 (variable-length strings, no /overflow) stay readable, and a resumed
