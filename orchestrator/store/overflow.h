@@ -10,7 +10,7 @@
 // Allocated ahead: adding a chunk rewrites the chunk index's B-tree node, a write of about
 // 0.5 MB (istore_k, records.cpp) that a kill can cut at a page boundary, leaving the node's
 // new entry count with the old right key of its last chunk; HDF5 then no longer finds that
-// chunk and reads it as zeros (measured: 1 crash-test run in 20 lost committed values so). So
+// chunk and reads it as zeros (the crash test caught this once in 20 runs before the fix). So
 // the dataset is grown with early allocation, one chunk per flush, and kept at least one whole
 // chunk ahead of the bytes written: the chunk a torn node can hide then never holds a
 // committed value.
