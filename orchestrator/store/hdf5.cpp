@@ -112,6 +112,13 @@ Id fixed_string_type(std::size_t width) {
   return type;
 }
 
+Range select_range(hid_t dataset, hsize_t start, hsize_t count, const std::string& what) {
+  Id file(check_id(H5Dget_space(dataset), what));
+  check(H5Sselect_hyperslab(file.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr), what);
+  Id memory(check_id(H5Screate_simple(1, &count, nullptr), what));
+  return Range{std::move(file), std::move(memory)};
+}
+
 bool has_attribute(hid_t object, const char* name, const std::string& what) {
   return check_tri(H5Aexists(object, name), what + " (attribute '" + name + "')") > 0;
 }

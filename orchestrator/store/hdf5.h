@@ -53,6 +53,13 @@ Id string_type();  // variable-length UTF-8 string
 // Fixed-size UTF-8 string of `width` bytes, padded with NULs (a value of exactly `width` bytes
 // has no terminator).
 Id fixed_string_type(std::size_t width);
+// Elements [start, start + count) of a 1-D dataset: its file space with that range selected and
+// a matching memory space, as H5Dread/H5Dwrite take them.
+struct Range {
+  Id file;
+  Id memory;
+};
+Range select_range(hid_t dataset, hsize_t start, hsize_t count, const std::string& what);
 bool has_attribute(hid_t object, const char* name, const std::string& what);
 void write_attribute(hid_t object, const char* name, const std::string& value,
                      const std::string& what);

@@ -74,7 +74,7 @@ std::uint64_t Overflow::size() const {
 void Overflow::write(std::uint64_t offset, const std::string& bytes) {
   if (bytes.empty()) return;
   const std::string where = what_ + ": cannot append to /" + kName;
-  const hsize_t start = offset, count = bytes.size(), end = offset + bytes.size();
+  const hsize_t end = offset + bytes.size();
   // One chunk at a time, each flushed before the next (overflow.h): a torn node write then
   // hides at most the chunk that was last, and that one holds no committed byte.
   for (hsize_t n = size(); end + kChunkBytes > n; n += kChunkBytes) {
@@ -82,11 +82,8 @@ void Overflow::write(std::uint64_t offset, const std::string& bytes) {
     h5::check(H5Dset_extent(dataset_.get(), &grown), where);
     h5::check(H5Fflush(dataset_.get(), H5F_SCOPE_LOCAL), where);
   }
-  h5::Id file_space(h5::check_id(H5Dget_space(dataset_.get()), where));
-  h5::check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr),
-            where);
-  h5::Id memory_space(h5::check_id(H5Screate_simple(1, &count, nullptr), where));
-  h5::check(H5Dwrite(dataset_.get(), H5T_NATIVE_UCHAR, memory_space.get(), file_space.get(),
+  const h5::Range range = h5::select_range(dataset_.get(), offset, bytes.size(), where);
+  h5::check(H5Dwrite(dataset_.get(), H5T_NATIVE_UCHAR, range.memory.get(), range.file.get(),
                      H5P_DEFAULT, bytes.data()),
             where);
 }
@@ -95,12 +92,8 @@ std::string Overflow::read(std::uint64_t n) const {
   const std::string where = what_ + ": cannot read /" + kName;
   std::string bytes(n, '\0');
   if (n == 0) return bytes;
-  const hsize_t start = 0, count = n;
-  h5::Id file_space(h5::check_id(H5Dget_space(dataset_.get()), where));
-  h5::check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr),
-            where);
-  h5::Id memory_space(h5::check_id(H5Screate_simple(1, &count, nullptr), where));
-  h5::check(H5Dread(dataset_.get(), H5T_NATIVE_UCHAR, memory_space.get(), file_space.get(),
+  const h5::Range range = h5::select_range(dataset_.get(), 0, n, where);
+  h5::check(H5Dread(dataset_.get(), H5T_NATIVE_UCHAR, range.memory.get(), range.file.get(),
                     H5P_DEFAULT, bytes.data()),
             where);
   return bytes;

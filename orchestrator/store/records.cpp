@@ -113,13 +113,10 @@ std::vector<Column> trial_columns(const SweepMeta& meta, int version) {
 // `columns` with each string column typed as `table` stores it (variable-length before schema
 // 3, and the widths of the build that wrote the file), so that reading converts nothing.
 std::vector<Column> as_stored(std::vector<Column> columns, const Table& table) {
-  auto is_text = [](ColumnType t) {
-    return t == ColumnType::kString || t == ColumnType::kFixedString;
-  };
   const std::vector<Column> stored = table.file_columns();
   for (auto& c : columns) {
     for (const auto& f : stored) {
-      if (f.name == c.name && is_text(c.type) && is_text(f.type)) {
+      if (f.name == c.name && is_string(c.type) && is_string(f.type)) {
         c.type = f.type;
         c.width = f.width;
       }
@@ -1013,7 +1010,9 @@ void RecordsWriter::append_trial(const TrialRecord& t) {
   // A value too long for its fixed-size cell (or one that looks like a marker) goes to /overflow
   // whole, and the cell holds the marker naming its bytes (overflow.h).
   std::string spill;
-  auto text = [&](int column, const std::string& value) {
+  // Every string goes through no_nul (a NUL would end an HDF5 C string).
+  auto text = [&](int column, const std::string& raw) {
+    const std::string value = no_nul(raw);
     const Column& c = rows.columns()[column];
     if (c.type == ColumnType::kFixedString && needs_overflow(value, c.width)) {
       rows.set(0, column, overflow_marker(im.overflow_bytes + spill.size(), value.size()));
@@ -1026,8 +1025,8 @@ void RecordsWriter::append_trial(const TrialRecord& t) {
   rows.set(0, ix.trial_id, std::int64_t{t.trial_id});
   rows.set(0, ix.attempt, std::int64_t{t.attempt});
   text(ix.status, std::string(to_string(t.status)));
-  text(ix.failure_kind, no_nul(t.failure_kind));
-  text(ix.reason, no_nul(t.reason));
+  text(ix.failure_kind, t.failure_kind);
+  text(ix.reason, t.reason);
   rows.set(0, ix.objective, t.objective);
   rows.set(0, ix.cost, t.cost);
   rows.set(0, ix.flops, t.flops);
@@ -1037,12 +1036,12 @@ void RecordsWriter::append_trial(const TrialRecord& t) {
   rows.set(0, ix.wall_seconds, t.wall_seconds);
   rows.set(0, ix.start_time, t.start_time);
   rows.set(0, ix.end_time, t.end_time);
-  text(ix.host, no_nul(t.host));
+  text(ix.host, t.host);
   rows.set(0, ix.devices, std::int64_t{t.devices});
-  text(ix.log_path, no_nul(t.log_path));
-  text(ix.suggestion_id, no_nul(t.suggestion_id));
-  if (ix.slots >= 0) text(ix.slots, no_nul(join_slots(t.slots)));
-  if (ix.trial_dir >= 0) text(ix.trial_dir, no_nul(t.trial_dir));
+  text(ix.log_path, t.log_path);
+  text(ix.suggestion_id, t.suggestion_id);
+  if (ix.slots >= 0) text(ix.slots, join_slots(t.slots));
+  if (ix.trial_dir >= 0) text(ix.trial_dir, t.trial_dir);
   for (std::size_t p = 0; p < im.meta.params.size(); ++p) {
     auto it = t.params.find(im.meta.params[p]);
     if (it != t.params.end()) rows.set(0, ix.params[p], it->second);

@@ -31,10 +31,6 @@ std::size_t cell_size(const Column& column) {
   return 0;
 }
 
-bool is_string(ColumnType type) {
-  return type == ColumnType::kString || type == ColumnType::kFixedString;
-}
-
 // The HDF5 type of a string column (the same in memory and in files).
 h5::Id string_member(const Column& column) {
   return column.type == ColumnType::kString ? h5::string_type()
@@ -42,6 +38,10 @@ h5::Id string_member(const Column& column) {
 }
 
 }  // namespace
+
+bool is_string(ColumnType type) {
+  return type == ColumnType::kString || type == ColumnType::kFixedString;
+}
 
 Rows::Rows(std::vector<Column> columns) : columns_(std::move(columns)) {
   for (const auto& c : columns_) {
@@ -288,12 +288,9 @@ std::vector<Column> Table::file_columns() const {
 void Table::write(std::uint64_t first, const Rows& rows) {
   if (rows.size() == 0) return;
   const std::string where = this->where("append to");
-  const hsize_t start = first, count = rows.size(), end = first + rows.size();
+  const hsize_t end = first + rows.size();
   h5::check(H5Dset_extent(dataset_.get(), &end), where);
-  h5::Id file_space(h5::check_id(H5Dget_space(dataset_.get()), where));
-  h5::check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr),
-            where);
-  h5::Id memory_space(h5::check_id(H5Screate_simple(1, &count, nullptr), where));
+  const h5::Range range = h5::select_range(dataset_.get(), first, rows.size(), where);
   h5::Id type = rows.memory_type();
   // HDF5's default 1 MiB conversion buffer is allocated (and zeroed) on every write with strings;
   // a buffer sized to the rows makes a one-row append several times cheaper.
@@ -301,7 +298,7 @@ void Table::write(std::uint64_t first, const Rows& rows) {
   const std::size_t bytes = std::max<std::size_t>(rows.size() * rows.row_size_, 4096);
   h5::check(H5Pset_buffer(dxpl.get(), std::min<std::size_t>(bytes, 1 << 20), nullptr, nullptr),
             where);
-  h5::check(H5Dwrite(dataset_.get(), type.get(), memory_space.get(), file_space.get(), dxpl.get(),
+  h5::check(H5Dwrite(dataset_.get(), type.get(), range.memory.get(), range.file.get(), dxpl.get(),
                      rows.data()),
             where);
 }
@@ -345,11 +342,7 @@ void Table::read(std::uint64_t n, Rows& rows) const {
     h5::check(H5Tinsert(type.get(), c.name.c_str(), rows.offsets_[i], member),
               where + " (column '" + c.name + "')");
   }
-  const hsize_t start = 0, count = n;
-  h5::Id file_space(h5::check_id(H5Dget_space(dataset_.get()), where));
-  h5::check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr),
-            where);
-  h5::Id memory_space(h5::check_id(H5Screate_simple(1, &count, nullptr), where));
+  const h5::Range range = h5::select_range(dataset_.get(), 0, n, where);
   // From here on variable-length string cells of the file's columns point to memory HDF5
   // allocates.
   for (std::size_t i = 0; i < rows.columns_.size(); ++i) {
@@ -361,7 +354,7 @@ void Table::read(std::uint64_t n, Rows& rows) const {
     }
   }
   rows.hdf5_strings_ = true;
-  h5::check(H5Dread(dataset_.get(), type.get(), memory_space.get(), file_space.get(), H5P_DEFAULT,
+  h5::check(H5Dread(dataset_.get(), type.get(), range.memory.get(), range.file.get(), H5P_DEFAULT,
                     rows.data()),
             where);
 }

@@ -29,6 +29,9 @@ namespace scaletune::store {
 
 enum class ColumnType { kInt64, kInt32, kFloat64, kString, kFixedString };
 
+// Either kind of string column.
+bool is_string(ColumnType type);
+
 struct Column {
   std::string name;
   ColumnType type;
