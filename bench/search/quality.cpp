@@ -226,13 +226,20 @@ struct Metrics {
   }
 };
 
+// Median of the finite values; NaN when there is none.
+double median(std::vector<double> v) {
+  v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x); }), v.end());
+  if (v.empty()) return std::nan("");
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
 std::string stat(std::vector<double> v) {
   v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x); }), v.end());
   if (v.empty()) return "      -             ";
-  std::sort(v.begin(), v.end());
-  const double med = v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+  const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%7.4g [%.4g,%.4g]", med, v.front(), v.back());
+  std::snprintf(buf, sizeof buf, "%7.4g [%.4g,%.4g]", median(v), *lo, *hi);
   return buf;
 }
 
@@ -272,14 +279,6 @@ bool set_carbs(search::CarbsParams& c, const std::string& kv) {
     return true;
   }
   return false;
-}
-
-// Median of the finite values; NaN when there is none.
-double median(std::vector<double> v) {
-  v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x); }), v.end());
-  if (v.empty()) return std::nan("");
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
 std::string short_number(double x) {
