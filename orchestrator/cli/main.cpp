@@ -1,108 +1,62 @@
-// `scaletune`: the one program. Parses the command line, sets up logging, runs one subcommand,
-// and turns errors into messages and exit codes (orchestrator/cli/command.h).
-#include <hdf5.h>
-#include <mpi.h>
-#include <spdlog/spdlog.h>
+// `scaletune`: the one program, in two parts. This executable holds `train` alone, so that a
+// trial process (one per trial, started by a sweep's agent) loads only what training needs.
+// Every other subcommand, and --help and --version, live in libscaletune_cli.so next to it,
+// loaded when named: linked here, HDF5 (which pulls in curl, Kerberos and OpenSSL), Ceres
+// (SuiteSparse, BLAS) and MPI made every trial process map ~68 shared libraries and spend most
+// of its ~20 ms of start-up in the dynamic loader (docs/sweep.md).
+#include <dlfcn.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
-#include <vector>
 
-#include "orchestrator/cli/command.h"
-#include "orchestrator/config/binder.h"
-#include "orchestrator/util/log.h"
-#include "orchestrator/util/torch_plugin.h"
+#include "orchestrator/cli/driver.h"
 #include "scaletune_version.h"
 
-namespace scaletune::cli {
 namespace {
 
-std::string version_text() {
-  std::string text = std::string("scaletune ") + SCALETUNE_VERSION + "\n";
-  try {
-    const auto info = util::torch_plugin().runtime_info();
-    text += "LibTorch " + info.torch_version +
-            (info.cuda_built ? " (CUDA build)" : " (CPU build)") +
-            "; CUDA devices available: " + std::to_string(info.cuda_devices) + "\n";
-    text += std::string("c10d process groups: NCCL ") + (info.nccl_built ? "yes" : "no") +
-            ", Gloo " + (info.gloo_built ? "yes" : "no") + "\n";
-    text += "LibTorch parallelism: " + info.parallel_info + "\n";
-  } catch (const std::exception& e) {
-    text += std::string("LibTorch: not available (") + e.what() + ")\n";
-  }
-  char mpi[MPI_MAX_LIBRARY_VERSION_STRING];
-  int len = 0;
-  MPI_Get_library_version(mpi, &len);  // allowed before MPI_Init
-  std::string mpi_text(mpi, static_cast<std::size_t>(len));
-  text += "MPI: " + mpi_text.substr(0, mpi_text.find(',')) + "\n";
-  unsigned major = 0, minor = 0, release = 0;
-  H5get_libversion(&major, &minor, &release);
-  text +=
-      "HDF5 " + std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release);
-  return text;
+// The first argument that is not a flag (the global flags take no values).
+std::string subcommand(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (argv[i][0] != '-') return argv[i];
+  return "";
+}
+
+// The module next to the running executable, or $SCALETUNE_CLI_MODULE when set.
+std::string module_path() {
+  if (const char* env = std::getenv("SCALETUNE_CLI_MODULE"); env && *env) return env;
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const auto dir = ec ? std::filesystem::current_path() : exe.parent_path();
+  return (dir / "libscaletune_cli.so").string();
 }
 
 }  // namespace
-}  // namespace scaletune::cli
 
 int main(int argc, char** argv) {
   using namespace scaletune;
-  CLI::App app{
-      "scaletune: cost-aware hyper-parameter search (CARBS) and scaling laws for training runs"};
-  app.name("scaletune");
-  cli::GlobalOptions global;
-  app.add_flag("-q,--quiet", global.quiet, "Log only warnings and errors");
-  app.add_flag("-v,--verbose", global.verbose, "Log debug messages");
-  app.set_version_flag(
-      "--version", [] { return cli::version_text(); },
-      "Print the version and the LibTorch/MPI/HDF5/CUDA/NCCL in use, then exit");
-  app.require_subcommand(1, 1);
-  app.fallthrough();  // global flags may follow the subcommand
-
-  std::vector<cli::Command> commands = {
-      // In the order of a user's story: --help lists them so.
-      cli::add_validate_command(app),    cli::add_train_command(app),
-      cli::add_sweep_command(app),       cli::add_status_command(app),
-      cli::add_ask_tell_command(app),    cli::add_fit_command(app),
-      cli::add_extrapolate_command(app), cli::add_finetune_command(app),
-      cli::add_submit_command(app),
-  };
-
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : cli::kExitBadInput;
+  if (subcommand(argc, argv) == "train") {
+    return cli::run_cli(argc, argv, {cli::add_train_command}, [] {
+      return std::string("scaletune ") + SCALETUNE_VERSION +
+             " (`scaletune --version` also names the libraries in use)";
+    });
   }
-
-  for (auto& command : commands) {
-    if (!command.app->parsed()) continue;
-    util::LogOptions log;
-    log.prefix = command.log_prefix;
-    // A trial started by a sweep's agent names itself after its trial and rank.
-    const char* trial = std::getenv("SCALETUNE_TRIAL_ID");
-    if (trial != nullptr && command.log_prefix == "train") {
-      const char* rank = std::getenv("RANK");
-      log.prefix = std::string("trial ") + trial + " rank " + (rank != nullptr ? rank : "0");
-    }
-    log.verbosity = global.quiet     ? util::Verbosity::kQuiet
-                    : global.verbose ? util::Verbosity::kVerbose
-                                     : util::Verbosity::kNormal;
-    util::setup_logging(log);
-    try {
-      return command.run();
-    } catch (const config::ConfigError& e) {
-      std::fprintf(stderr, "error: invalid config:\n");
-      for (const auto& p : e.problems()) std::fprintf(stderr, "  %s\n", p.str().c_str());
-      return cli::kExitBadInput;
-    } catch (const cli::UsageError& e) {
-      std::fprintf(stderr, "error: %s\n", e.what());
-      return cli::kExitBadInput;
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "error: %s\n", e.what());
-      return cli::kExitError;
-    }
+  const std::string path = module_path();
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) {
+    std::fprintf(stderr,
+                 "error: cannot load the scaletune subcommands from %s: %s (build them with "
+                 "scripts/build.sh, or point SCALETUNE_CLI_MODULE at libscaletune_cli.so)\n",
+                 path.c_str(), dlerror());
+    return cli::kExitError;
   }
-  return cli::kExitBadInput;
+  using Entry = int (*)(int, char**);
+  auto entry = reinterpret_cast<Entry>(dlsym(handle, "scaletune_cli_main"));
+  if (entry == nullptr) {
+    std::fprintf(stderr, "error: %s is not a scaletune subcommand module: %s\n", path.c_str(),
+                 dlerror());
+    return cli::kExitError;
+  }
+  return entry(argc, argv);
 }

@@ -101,6 +101,38 @@ TEST(Cli, TrainSyntheticOtherRanksLeaveResultToRankZero) {
   EXPECT_TRUE(std::filesystem::exists(dir + "/train.rank1.log"));
 }
 
+// A trial process is `scaletune train`: it must not load what only the orchestrator needs (HDF5
+// with curl/Kerberos/OpenSSL, MPI, Ceres), which made its start-up 3x slower (main.cpp).
+TEST(Cli, TrainLoadsNeitherHdf5NorMpiNorCeres) {
+  const std::string dir = temp_dir("cli_train_libs");
+  const auto r = run_command("LD_DEBUG=libs " + scaletune_bin() + " train --config " + kConfigs +
+                             "/synthetic.yaml --out " + dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("libyaml-cpp"), std::string::npos) << "LD_DEBUG output missing";
+  for (const char* lib : {"libhdf5", "libmpi", "libceres", "libscaletune_cli"})
+    EXPECT_EQ(r.err.find(lib), std::string::npos) << lib << " was loaded";
+  // ... while the other subcommands load the module that has them.
+  const auto v =
+      run_command("LD_DEBUG=libs " + scaletune_bin() + " validate " + kConfigs + "/synthetic.yaml");
+  ASSERT_EQ(v.exit_code, 0) << v.err;
+  EXPECT_NE(v.err.find("libscaletune_cli.so"), std::string::npos);
+}
+
+TEST(Cli, MissingSubcommandModuleSaysWhatToDo) {
+  const std::string dir = temp_dir("cli_no_module");
+  const auto r = run_command("SCALETUNE_CLI_MODULE=" + dir + "/missing.so " + scaletune_bin() +
+                             " status " + dir + "/records.h5");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("cannot load the scaletune subcommands from " + dir + "/missing.so"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("SCALETUNE_CLI_MODULE"), std::string::npos) << r.err;
+  // `train` does not need it.
+  const auto t = run_command("SCALETUNE_CLI_MODULE=" + dir + "/missing.so " + scaletune_bin() +
+                             " train --config " + kConfigs + "/synthetic.yaml --out " + dir);
+  EXPECT_EQ(t.exit_code, 0) << t.err;
+}
+
 TEST(Cli, TrainFailureStatusExitsThree) {
   const std::string dir = temp_dir("cli_train_fail");
   const auto r = run_command(scaletune_bin() + " train --config " + kConfigs +
