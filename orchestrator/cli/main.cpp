@@ -8,10 +8,10 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <string>
 
 #include "orchestrator/cli/driver.h"
+#include "orchestrator/util/process.h"
 #include "scaletune_version.h"
 
 namespace {
@@ -21,15 +21,6 @@ std::string subcommand(int argc, char** argv) {
   for (int i = 1; i < argc; ++i)
     if (argv[i][0] != '-') return argv[i];
   return "";
-}
-
-// The module next to the running executable, or $SCALETUNE_CLI_MODULE when set.
-std::string module_path() {
-  if (const char* env = std::getenv("SCALETUNE_CLI_MODULE"); env && *env) return env;
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  const auto dir = ec ? std::filesystem::current_path() : exe.parent_path();
-  return (dir / "libscaletune_cli.so").string();
 }
 
 }  // namespace
@@ -42,7 +33,7 @@ int main(int argc, char** argv) {
              " (`scaletune --version` also names the libraries in use)";
     });
   }
-  const std::string path = module_path();
+  const std::string path = util::beside_program("libscaletune_cli.so", "SCALETUNE_CLI_MODULE");
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     std::fprintf(stderr,

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 
 extern char** environ;
@@ -113,6 +115,14 @@ std::string ExitStatus::describe() const {
     return "killed by signal " + std::to_string(signal) + " (" + (name ? name : "?") + ")";
   }
   return "exit code " + std::to_string(code);
+}
+
+std::string beside_program(const std::string& name, const char* override_env) {
+  if (const char* env = std::getenv(override_env); env && *env) return env;
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const auto dir = ec ? std::filesystem::current_path() : exe.parent_path();
+  return (dir / name).string();
 }
 
 std::string find_program(const std::string& name) {

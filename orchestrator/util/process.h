@@ -99,4 +99,8 @@ class ChildProcess {
 // when not found or not executable.
 std::string find_program(const std::string& name);
 
+// `$override_env` when set and not empty, else the file `name` in the running program's folder
+// (where the build puts the program's plugins).
+std::string beside_program(const std::string& name, const char* override_env);
+
 }  // namespace scaletune::util

@@ -2,18 +2,15 @@
 
 #include <dlfcn.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
+
+#include "orchestrator/util/process.h"
 
 namespace scaletune::util {
 
 std::string torch_plugin_path() {
-  if (const char* env = std::getenv("SCALETUNE_TORCH_PLUGIN"); env && *env) return env;
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  const auto dir = ec ? std::filesystem::current_path() : exe.parent_path();
-  return (dir / "libscaletune_torch.so").string();
+  return beside_program("libscaletune_torch.so", "SCALETUNE_TORCH_PLUGIN");
 }
 
 bool torch_plugin_present() { return std::filesystem::exists(torch_plugin_path()); }
