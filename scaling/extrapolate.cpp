@@ -91,22 +91,41 @@ Prediction extrapolate(const FitResult& fit, const ExtrapolateOptions& o) {
   }
   // Model size and tokens: the parametric surface if determined, then IsoFLOPs, envelope, front.
   // For approach3* the surface gives N_opt, D_opt (law y = "loss"); the others have N and D laws.
-  const Law* n_law = nullptr;
+  // A law that gives no finite N at this compute (a surface fit that ran off to an infinite
+  // coefficient on a small sweep) is passed over for the next one.
   const Law* d_law = nullptr;
+  std::vector<std::string> unusable;
   for (const bool need_determined : {true, false}) {
     for (const std::string m :
          {"approach3", "approach3_likelihood", "approach2", "approach1", "pareto_front"}) {
       const bool surface = m.rfind("approach3", 0) == 0;
       const Law* nl = fit.find(surface ? "loss" : "N", m);
       if (!nl || nl->coef.empty() || (need_determined && nl->flagged())) continue;
-      n_law = nl;
+      const Estimate n = estimate(*nl, o.compute, level, "N");
+      if (!n.ok()) {
+        if (std::find(unusable.begin(), unusable.end(), m) == unusable.end()) unusable.push_back(m);
+        continue;
+      }
+      p.n = n;
       d_law = surface ? nl : fit.find("D", m);
       break;
     }
-    if (n_law) break;
+    if (p.n.ok()) break;
   }
-  if (n_law) p.n = estimate(*n_law, o.compute, level, "N");
   if (d_law && !d_law->coef.empty()) p.d = estimate(*d_law, o.compute, level, "D");
+  if (p.n.ok())
+    for (const auto& m : unusable)
+      p.warnings.push_back(m +
+                           " gives no finite model size at this compute; it comes from the law \"" +
+                           p.n.law + "\"");
+  if (!p.n.ok() && !unusable.empty()) {
+    std::string names;
+    for (const auto& m : unusable) names += (names.empty() ? "" : ", ") + m;
+    throw std::invalid_argument("no law of the fit gives a finite model size N at this compute (" +
+                                names +
+                                "); the sweep needs trials at more compute scales (a larger "
+                                "budget), then fit again");
+  }
   if (!p.n.ok())
     throw std::invalid_argument(
         "the fit has no law for the model size N (needs N per run: --col N=COLUMN, or records "

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "scaling/extrapolate.h"
@@ -308,6 +309,47 @@ TEST(Extrapolate, PredictsPlantedOptimaAtTenTimesTheCompute) {
   const Prediction far = extrapolate(fit, o);
   ASSERT_FALSE(far.warnings.empty());
   EXPECT_NE(far.warnings[0].find("decades beyond"), std::string::npos);
+}
+
+// A small sweep: the surface fit ran off (A infinite, as a 27-trial main job produced), so it
+// gives no model size; the IsoFLOP law is used instead, with a warning, not an error.
+TEST(Extrapolate, PassesOverALawWithNoFiniteModelSize) {
+  FitResult fit;
+  fit.max_compute = 5e12;
+  Law surface;
+  surface.y = "loss";
+  surface.form = "loss_surface";
+  surface.method = "approach3";
+  surface.coef = {{"E", 0.28},
+                  {"A", std::numeric_limits<double>::infinity()},
+                  {"B", 4.6},
+                  {"alpha", 35.4},
+                  {"beta", 0.083}};
+  surface.flags = {"wide_interval: alpha"};
+  Law n_law;
+  n_law.y = "N";
+  n_law.form = "power";
+  n_law.method = "approach1";
+  n_law.coef = {{"k", 63.9}, {"p", 0.30}};
+  n_law.flags = {"too_few_scales: 1 distinct compute scales (needs 3)"};
+  fit.laws = {surface, n_law};
+  ExtrapolateOptions o;
+  o.compute = 5e14;
+  const Prediction p = extrapolate(fit, o);
+  EXPECT_NEAR(p.n.value, 63.9 * std::pow(5e14, 0.30), 1e-6 * p.n.value);
+  EXPECT_EQ(p.n.law, "N approach1");
+  EXPECT_NEAR(6 * p.n.value * p.d.value / o.compute, 1, 1e-9);
+  bool warned = false;
+  for (const auto& w : p.warnings) warned = warned || w.find("approach3 gives no finite") != w.npos;
+  EXPECT_TRUE(warned);
+  // With no usable law at all, the error says what to do.
+  fit.laws = {surface};
+  try {
+    extrapolate(fit, o);
+    FAIL() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("more compute scales"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
