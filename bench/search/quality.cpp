@@ -269,7 +269,8 @@ bool set_carbs(search::CarbsParams& c, const std::string& kv) {
                                             {"resample_frequency", &c.resample_frequency},
                                             {"radius_grow_after", &c.radius_grow_after},
                                             {"radius_shrink_after", &c.radius_shrink_after},
-                                            {"refit_every", &c.refit_every}};
+                                            {"refit_every", &c.refit_every},
+                                            {"trend_steps", &c.trend_steps}};
   if (auto it = reals.find(key); it != reals.end()) {
     *it->second = v;
     return true;

@@ -114,6 +114,9 @@ struct Carbs::Impl {
   // Adaptive radius: initial_search_radius * 2^radius_level, and the current runs of Bayesian
   // results that did (improved_run) or did not (stalled_run) improve the front.
   int radius_level = 0, improved_run = 0, stalled_run = 0;
+  // Trend steps suggested so far, and trend results in a row that did not beat the best
+  // success (two end the trend phase for good).
+  int trend_taken = 0, trend_misses = 0;
   Model model;
   mutable std::mutex mutex;
 
@@ -506,6 +509,55 @@ struct Carbs::Impl {
     return true;
   }
 
+  bool trend_due() const { return trend_misses < 2 && trend_taken < config.carbs.trend_steps; }
+
+  // A trend step (trend_steps): one search radius from the best success along the gradient of
+  // a linear model of the outputs' ranks, with the gradient of a linear model of log cost
+  // projected out, so the step improves at the same cost instead of buying improvement with cost
+  // (the clamp already climbs the cost axis). A line search with linear models as in
+  // trust-region derivative-free methods (Powell's COBYLA): it walks off a misplaced center in a
+  // few evaluations, where EI creeps because the GP mean falls back to the median within a
+  // length scale of the data (docs/search.md). The results count for the adaptive radius, so the
+  // steps double as they keep improving. Outstanding trend suggestions extend the line (parallel
+  // workers step on). None with fewer than d + 1 successes (no determined linear model), without
+  // a direction, or when the step leaves the bounds.
+  std::optional<Vec> trend_point() const {
+    const auto n = static_cast<Eigen::Index>(successes.size());
+    if (n < dims + 1) return std::nullopt;
+    std::vector<std::size_t> order(successes.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return sign * successes[a].output < sign * successes[b].output;
+    });
+    const Vec& best = successes[order.back()].basic;
+    // Least squares [1, x - best] beta = rank (0 worst .. 1 best) and the same for log cost;
+    // ranks, because the outputs' scale is arbitrary and one outlier should not set the
+    // direction. The minimum-norm solution copes with collinear points (earlier steps).
+    Mat A(n, dims + 1);
+    Mat Y(n, 2);
+    for (Eigen::Index k = 0; k < n; ++k) {
+      const Point& p = successes[order[static_cast<std::size_t>(k)]];
+      A(k, 0) = 1;
+      A.row(k).tail(dims) = (p.basic - best).transpose();
+      Y(k, 0) = static_cast<double>(k) / static_cast<double>(n - 1);
+      Y(k, 1) = std::log(p.cost);
+    }
+    const Mat beta = A.completeOrthogonalDecomposition().solve(Y);  // (d+1, 2)
+    Vec g = beta.col(0).tail(dims), c = beta.col(1).tail(dims);
+    if (c.squaredNorm() > 1e-18) g -= (g.dot(c) / c.squaredNorm()) * c;
+    if (!(g.norm() > 1e-12)) return std::nullopt;
+    Vec x = best;
+    for (auto it = outstanding.rbegin(); it != outstanding.rend(); ++it)
+      if (it->kind == SuggestionKind::kTrend) {
+        x = it->basic;
+        break;
+      }
+    x += radius() * g.normalized();
+    for (int i = 0; i < dims; ++i) x[i] = space.round_in_basic(i, x[i]);
+    if (!space.inside(x.data()) || duplicates_outstanding(x)) return std::nullopt;
+    return x;
+  }
+
   bool resample_due() const {
     const int f = config.carbs.resample_frequency;
     return f > 0 && static_cast<long long>(successes.size()) >
@@ -532,10 +584,15 @@ struct Carbs::Impl {
   Suggestion suggest() {
     Suggestion s;
     Vec x;
+    std::optional<Vec> trend;
     std::vector<double> params;
     if (static_cast<int>(successes.size()) < config.carbs.num_random_samples) {
       s.kind = SuggestionKind::kRandom;
       x = sample_around({center});
+    } else if (trend_due() && (trend = trend_point())) {
+      s.kind = SuggestionKind::kTrend;
+      x = *trend;
+      ++trend_taken;
     } else if (resample_due()) {
       s.kind = SuggestionKind::kResample;
       x = resample_point();
@@ -619,8 +676,15 @@ struct Carbs::Impl {
     if (success && !(std::isfinite(o.cost) && o.cost > 0))
       throw SearchError("cost must be a finite number > 0 (it is modelled on a log scale), got " +
                         std::to_string(o.cost));
-    if (it != outstanding.end() && it->kind == SuggestionKind::kBayes)
-      adapt_radius(success && improves_front(o.output, o.cost));
+    const bool model_step = it != outstanding.end() && (it->kind == SuggestionKind::kBayes ||
+                                                        it->kind == SuggestionKind::kTrend);
+    if (model_step) adapt_radius(success && improves_front(o.output, o.cost));
+    if (it != outstanding.end() && it->kind == SuggestionKind::kTrend) {
+      bool best = success;  // beats every success so far (the trend is still ahead)
+      for (const auto& q : successes)
+        if (sign * q.output >= sign * o.output) best = false;
+      trend_misses = best ? 0 : trend_misses + 1;
+    }
     if (it != outstanding.end()) outstanding.erase(it);
     add(params, o.output, o.cost, !success, o.suggestion_id);
   }
@@ -749,6 +813,7 @@ std::string Carbs::save_state() const {
   j["fitted_at"] = m.fitted_at;
   j["radius"] = {
       {"level", m.radius_level}, {"improved_run", m.improved_run}, {"stalled_run", m.stalled_run}};
+  j["trend"] = {{"taken", m.trend_taken}, {"misses", m.trend_misses}};
   return j.dump();
 }
 
@@ -794,7 +859,7 @@ Carbs Carbs::load_state(const std::string& text) {
       pe.basic = m.basic_of(pe.params);
       const std::string kind = p.at("kind").get<std::string>();
       for (auto k : {SuggestionKind::kRandom, SuggestionKind::kBayes, SuggestionKind::kResample,
-                     SuggestionKind::kFallback})
+                     SuggestionKind::kFallback, SuggestionKind::kTrend})
         if (kind == kind_name(k)) pe.kind = k;
       m.outstanding.push_back(pe);
     }
@@ -820,6 +885,10 @@ Carbs Carbs::load_state(const std::string& text) {
       m.radius_level = r.at("level").get<int>();
       m.improved_run = r.at("improved_run").get<int>();
       m.stalled_run = r.at("stalled_run").get<int>();
+    }
+    if (j.contains("trend")) {  // absent in states written before trend_steps existed
+      m.trend_taken = j.at("trend").at("taken").get<int>();
+      m.trend_misses = j.at("trend").at("misses").get<int>();
     }
     return c;
   } catch (const SearchError&) {

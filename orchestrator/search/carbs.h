@@ -40,8 +40,9 @@ class SearchError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class SuggestionKind { kRandom, kBayes, kResample, kFallback };
-const char* kind_name(SuggestionKind kind);  // "random", "bo", "resample", "fallback"
+enum class SuggestionKind { kRandom, kBayes, kResample, kFallback, kTrend };
+// "random", "bo", "resample", "fallback", "trend"
+const char* kind_name(SuggestionKind kind);
 
 struct Suggestion {
   std::string id;                        // pass back in Observation::suggestion_id

@@ -13,6 +13,8 @@ const char* kind_name(SuggestionKind kind) {
       return "resample";
     case SuggestionKind::kFallback:
       return "fallback";
+    case SuggestionKind::kTrend:
+      return "trend";
   }
   return "?";
 }

@@ -73,6 +73,10 @@ struct CarbsParams {
   int radius_shrink_after = 5;
   double max_radius_factor = 4.0;
   double min_radius_factor = 0.25;
+  // Trend steps (not in the reference): once the random phase is over, step one search radius
+  // from the best point along the outputs' linear trend (at constant cost) until two steps in a
+  // row fail to beat the best result, at most this many times; 0: the reference.
+  int trend_steps = 0;
   std::string outstanding = "thompson";  // pending suggestions: thompson (sampled) | mean
   std::string hyperparameters = "fit";   // GP hyper-parameters: fit (MAP, L-BFGS) | fixed
   int refit_every = 4;                   // refit hyper-parameters after this many new observations
@@ -131,6 +135,11 @@ struct CarbsParams {
             "Smallest radius, as a multiple of initial_search_radius.")
         .above(0.0)
         .max(1.0);
+    v.field("trend_steps", trend_steps,
+            "After the random phase, step from the best point along the outputs' linear trend at "
+            "constant cost until two steps in a row do not beat it, at most this many times (0: "
+            "never; walks off a misplaced center quickly).")
+        .min(0);
     v.field("outstanding", outstanding,
             "How pending suggestions enter the model: thompson (sampled outcomes) or mean.")
         .one_of({"thompson", "mean"});

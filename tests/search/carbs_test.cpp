@@ -136,10 +136,12 @@ TEST(Carbs, SameSeedSameSuggestionsDifferentSeedDifferent) {
 
 TEST(Carbs, ReloadedStateContinuesExactly) {
   // (thompson, mean; and thompson with pending_origins, whose origins depend on the pending set)
-  for (const std::string outstanding : {"thompson", "mean", "thompson+pending"}) {
+  // (and thompson with trend_steps, whose phase state must survive the reload)
+  for (const std::string outstanding : {"thompson", "mean", "thompson+pending", "thompson+trend"}) {
     auto cfg = lr_epochs();
     cfg.carbs.outstanding = outstanding.substr(0, outstanding.find('+'));
-    cfg.carbs.pending_origins = outstanding.find('+') != std::string::npos;
+    cfg.carbs.pending_origins = outstanding.find("+pending") != std::string::npos;
+    if (outstanding.find("+trend") != std::string::npos) cfg.carbs.trend_steps = 20;
     Carbs a(cfg);
     std::mt19937_64 noise(5);
     std::vector<Suggestion> pending;
@@ -459,6 +461,61 @@ TEST(Carbs, OwnCostFractionRefinesTheCheapEndOfTheFront) {
   // A fraction in between mixes both (a different random stream, so only bounds are checked).
   const double mixed = mean_log_cost(with_fraction(0.5));
   EXPECT_LT(mixed, reference);
+}
+
+// A 1-D quadratic whose optimum lies 4 basic units (13 initial radii) from the center: trend
+// steps (doubling as they keep improving) get there within a few evaluations of the random
+// phase, while EI with the Gaussian prior creeps a fraction of a radius at a time.
+int evaluations_to_far_optimum(int trend_steps, std::int64_t seed) {
+  SearchConfig c;
+  c.search = {{"x", make("linear", 0, -10, 10)}};
+  c.direction = "minimize";
+  c.seed = seed;
+  c.carbs.trend_steps = trend_steps;
+  Carbs s(c);
+  for (int i = 1; i <= 40; ++i) {
+    const Suggestion g = s.suggest();
+    Observation o;
+    o.suggestion_id = g.id;
+    o.output = std::pow(g.params.at("x") - 4, 2);
+    s.observe(o);
+    if (o.output < 0.25) return i;
+  }
+  return 41;
+}
+
+TEST(Carbs, TrendStepsWalkOffAMisplacedCenter) {
+  for (std::int64_t seed : {0, 1, 2}) {
+    const int with = evaluations_to_far_optimum(20, seed);
+    const int without = evaluations_to_far_optimum(0, seed);
+    // 4 random + a few steps (0.3, 0.3, 0.6, 0.6, 1.2, ...); measured 10-15, without 30-41+.
+    EXPECT_LE(with, 16) << "seed " << seed;
+    EXPECT_LT(2 * with, without) << "seed " << seed;
+  }
+}
+
+TEST(Carbs, TrendStepsStopAfterTwoMisses) {
+  // At the optimum already every step misses: two trend steps, then the usual schedule.
+  SearchConfig c;
+  c.search = {{"x", make("linear", 0, -3, 3)}, {"y", make("linear", 0, -3, 3)}};
+  c.direction = "minimize";
+  c.carbs.trend_steps = 20;
+  Carbs s(c);
+  int trend = 0;
+  for (int i = 0; i < 20; ++i) {
+    const Suggestion g = s.suggest();
+    trend += g.kind == SuggestionKind::kTrend ? 1 : 0;
+    if (i < 4) {
+      EXPECT_EQ(g.kind, SuggestionKind::kRandom);
+    }
+    Observation o;
+    o.suggestion_id = g.id;
+    o.output = std::pow(g.params.at("x"), 2) + std::pow(g.params.at("y"), 2);
+    s.observe(o);
+  }
+  EXPECT_GE(trend, 2);
+  EXPECT_LE(trend, 6);
+  EXPECT_EQ(nlohmann::json::parse(s.save_state())["trend"]["misses"], 2);
 }
 
 TEST(Carbs, FindsTheOptimumOfASmoothProblem) {
