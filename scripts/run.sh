@@ -6,8 +6,9 @@
 #      (model size, tokens, learning rate and batch size searched; cost in FLOPs),
 #   2. the scaling fit along the performance-cost Pareto front, with its HTML report,
 #   3. extrapolation to a 100x larger compute budget, emitting that run's training config,
-#   4. LoRA fine-tuning of the sweep's best model with the tuned settings on the built-in
-#      instruction tasks, printing exact-match accuracy before and after.
+#   4. LoRA fine-tuning of the sweep's best model on the built-in instruction tasks with the
+#      settings the fit gives at that model's compute, printing exact-match accuracy before and
+#      after.
 #
 #   bash scripts/run.sh                                  # the embedded default (~15 min, 2 cores)
 #   bash scripts/run.sh --config configs/sweep_lm.yaml   # a bigger sweep (a GPU node or an
@@ -74,8 +75,11 @@ context=$(sed -n 's/.*context: *\([0-9]*\).*/\1/p' "$config" | head -n 1)
   > "$out/extrapolation.json"
 cat "$out/big_run.yaml"
 
-step "4/4 LoRA fine-tune of the best model (trial $best_id) with the tuned settings -> $out/finetune"
-"$st" finetune --config configs/lora_tiny.yaml --base "$best_dir" --hparams "$out/big_run.yaml" \
+# The fine-tuned model is the sweep's best, not the 100x run (which is not trained here), so its
+# tuned settings are the fitted laws read at its own compute, inside the sweep's range; the
+# extrapolated ones are for a model 100x the size (docs/lora.md, "Tuned settings").
+step "4/4 LoRA fine-tune of the best model (trial $best_id) with the settings the fit gives at its compute -> $out/finetune"
+"$st" finetune --config configs/lora_tiny.yaml --base "$best_dir" --hparams "$out/fit.json" \
   --out "$out/finetune" | tee "$out/finetune.json"
 
 /usr/bin/python3 - "$out" <<'EOF'
