@@ -6,7 +6,10 @@
 //   3. how CARBS suggest latency, searcher state saves and HDF5 appends scale to 2,000 trials.
 //   Each sweep also reports the CPU its event loops used while trials ran (orchestrator and
 //   agents; the searcher's own time is shown apart), since a polling loop steals cores from trials.
+//   The embedded throughput runs at several sweep sizes (--embedded-trials), since the searcher's
+//   share per trial grows with the observations while the orchestration's should not.
 // Usage: sweep_bench [--trials 2000] [--skip-mpi] [--skip-scaling] [--repeat 1]
+//                    [--embedded-trials 100,1000]
 //                    [--scaletune PATH (another build of the program, e.g. to compare versions)]
 #include <sys/wait.h>
 
@@ -271,8 +274,8 @@ void scaling(int trials) {
   std::printf("scaling to %d trials (CARBS suggest + observe, state save, HDF5 appends):\n",
               trials);
   std::printf("  %8s %12s %12s %12s %12s %12s\n", "trials", "suggest p50", "suggest p90",
-              "state save", "state KB", "append p50");
-  std::vector<double> suggest_ms, append_us;
+              "save p50", "state KB", "append p50");
+  std::vector<double> suggest_ms, append_us, save_ms;
   const std::vector<int> reports = {100, 250, 500, 1000, 1500, 2000};
   for (int i = 0; i < trials; ++i) {
     auto t0 = Clock::now();
@@ -298,18 +301,19 @@ void scaling(int trials) {
     t0 = Clock::now();
     writer.append_trial(rec);
     append_us.push_back(1e6 * seconds_since(t0));
+    // As the orchestrator does: the searcher's state with every trial.
+    t0 = Clock::now();
+    const std::string state = carbs.save_state();
+    writer.put_text("search_state", state);
+    save_ms.push_back(1e3 * seconds_since(t0));
     if (std::count(reports.begin(), reports.end(), i + 1) || i + 1 == trials) {
-      t0 = Clock::now();
-      const std::string state = carbs.save_state();
-      writer.put_text("search_state", state);
-      const double save_ms = 1e3 * seconds_since(t0);
-      const std::vector<double> recent(suggest_ms.end() - std::min<std::size_t>(50, i + 1),
-                                       suggest_ms.end());
-      const std::vector<double> recent_append(append_us.end() - std::min<std::size_t>(50, i + 1),
-                                              append_us.end());
+      auto recent = [&](const std::vector<double>& v) {
+        return std::vector<double>(v.end() - std::min<std::size_t>(50, i + 1), v.end());
+      };
       std::printf("  %8d %10.2fms %10.2fms %10.2fms %12.1f %10.1fus\n", i + 1,
-                  percentile(recent, 0.5), percentile(recent, 0.9), save_ms, state.size() / 1024.0,
-                  percentile(recent_append, 0.5));
+                  percentile(recent(suggest_ms), 0.5), percentile(recent(suggest_ms), 0.9),
+                  percentile(recent(save_ms), 0.5), state.size() / 1024.0,
+                  percentile(recent(append_us), 0.5));
       std::fflush(stdout);
     }
   }
@@ -320,19 +324,30 @@ void scaling(int trials) {
 int main(int argc, char** argv) {
   int trials = 2000;
   int repeat = 1;
+  std::vector<int> embedded = {100, 1000};
   bool mpi = true, scale = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--trials" && i + 1 < argc) trials = std::atoi(argv[++i]);
     if (a == "--repeat" && i + 1 < argc) repeat = std::max(1, std::atoi(argv[++i]));
     if (a == "--scaletune" && i + 1 < argc) g_bin = argv[++i];
+    if (a == "--embedded-trials" && i + 1 < argc) {
+      embedded.clear();
+      std::string list = argv[++i];
+      for (std::size_t at = 0; at <= list.size();) {
+        const std::size_t comma = std::min(list.find(',', at), list.size());
+        if (comma > at)
+          embedded.push_back(std::max(1, std::atoi(list.substr(at, comma - at).c_str())));
+        at = comma + 1;
+      }
+    }
     if (a == "--skip-mpi") mpi = false;
     if (a == "--skip-scaling") scale = false;
   }
   std::printf("program: %s\n", bin().c_str());
   for (int i = 0; i < repeat; ++i) {
     if (mpi) throughput(150, true);
-    throughput(100, false);
+    for (int n : embedded) throughput(n, false);
     utilisation(4, 4);
   }
   if (scale) scaling(trials);

@@ -689,15 +689,27 @@ struct Carbs::Impl {
     add(params, o.output, o.cost, !success, o.suggestion_id);
   }
 
-  nlohmann::json points_json(const std::vector<Point>& pts) const {
-    nlohmann::json a = nlohmann::json::array();
-    for (const auto& p : pts)
-      a.push_back(
-          {{"params", p.params},
-           {"output", std::isfinite(p.output) ? nlohmann::json(p.output) : nlohmann::json(nullptr)},
-           {"cost", p.cost},
-           {"id", p.id}});
-    return a;
+  // The state's "successes" and "failures" arrays, serialised once per point as points are
+  // added (points are only ever appended), so save_state() does JSON work for the new points
+  // only; the text is still copied whole (memcpy speed) into every state.
+  struct SerializedPoints {
+    std::string text;  // the array's elements, comma-separated
+    std::size_t count = 0;
+  };
+  mutable SerializedPoints successes_json, failures_json;
+
+  static const std::string& serialized(const std::vector<Point>& pts, SerializedPoints& into) {
+    for (; into.count < pts.size(); ++into.count) {
+      const Point& p = pts[into.count];
+      const nlohmann::json j = {
+          {"params", p.params},
+          {"output", std::isfinite(p.output) ? nlohmann::json(p.output) : nlohmann::json(nullptr)},
+          {"cost", p.cost},
+          {"id", p.id}};
+      if (into.count > 0) into.text += ',';
+      into.text += j.dump();
+    }
+    return into.text;
   }
 };
 
@@ -795,8 +807,6 @@ std::string Carbs::save_state() const {
   j["version"] = kStateVersion;
   j["config"] = config::to_json(m.config);
   j["param_order"] = m.space.names();  // JSON objects do not keep the dimension order
-  j["successes"] = m.points_json(m.successes);
-  j["failures"] = m.points_json(m.failures);
   nlohmann::json pend = nlohmann::json::array();
   for (const auto& p : m.outstanding)
     pend.push_back({{"id", p.id}, {"params", p.params}, {"kind", kind_name(p.kind)}});
@@ -814,7 +824,15 @@ std::string Carbs::save_state() const {
   j["radius"] = {
       {"level", m.radius_level}, {"improved_run", m.improved_run}, {"stalled_run", m.stalled_run}};
   j["trend"] = {{"taken", m.trend_taken}, {"misses", m.trend_misses}};
-  return j.dump();
+  // The two long arrays are spliced in as text (their members are in the same order).
+  std::string text = j.dump();
+  text.pop_back();  // the object's closing brace
+  text += ",\"successes\":[";
+  text += Impl::serialized(m.successes, m.successes_json);
+  text += "],\"failures\":[";
+  text += Impl::serialized(m.failures, m.failures_json);
+  text += "]}";
+  return text;
 }
 
 Carbs Carbs::load_state(const std::string& text) {

@@ -162,6 +162,25 @@ TEST(Carbs, ReloadedStateContinuesExactly) {
   }
 }
 
+TEST(Carbs, StateTextDoesNotDependOnEarlierSaves) {
+  // save_state() keeps the observations' JSON from one call to the next; a searcher saved after
+  // every observation must write the same text as a twin saved only at the end (failures too).
+  Carbs saved(lr_epochs()), twin(lr_epochs());
+  std::mt19937_64 noise_a(3), noise_b(3);
+  for (int i = 0; i < 12; ++i) {
+    Observation a = result(saved.suggest(), noise_a), b = result(twin.suggest(), noise_b);
+    if (i % 4 == 1) a.output = b.output = std::nan("");  // a failure
+    saved.observe(a);
+    twin.observe(b);
+    (void)saved.save_state();
+  }
+  const std::string text = saved.save_state();
+  EXPECT_EQ(text, twin.save_state());
+  const auto j = nlohmann::json::parse(text);
+  EXPECT_EQ(j["successes"].size() + j["failures"].size(), 12u);
+  EXPECT_EQ(j["failures"].size(), 3u);
+}
+
 TEST(Carbs, ParallelWorkersNeverGetDuplicates) {
   // A coarse all-integer space makes collisions likely unless they are prevented.
   SearchConfig c;
