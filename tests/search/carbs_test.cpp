@@ -69,7 +69,9 @@ std::vector<std::string> run_sequential(Carbs& c, int steps, std::uint64_t noise
 
 TEST(Carbs, SequentialScheduleMatchesTheReference) {
   for (const std::string hyper : {"fixed", "fit"}) {
-    Carbs c(lr_epochs(hyper));
+    SearchConfig cfg = lr_epochs(hyper);
+    cfg.carbs.trend_steps = 0;  // the reference has no trend phase
+    Carbs c(cfg);
     const auto kinds = run_sequential(c, 17);
     const std::vector<std::string> want = {
         "random", "random", "random",   "random", "bo", "bo", "resample", "bo",      "bo",
@@ -224,6 +226,7 @@ TEST(Carbs, PendingOriginsLetParallelWorkersStepAhead) {
     SearchConfig c = slope_search(seed);
     c.carbs.pending_origins = pending_origins;
     c.carbs.adaptive_radius = false;  // the reference's fixed radius, where this was measured
+    c.carbs.trend_steps = 0;          // and no trend phase (it would walk up the slope itself)
     Carbs s(c);
     for (int i = 0; i < 12; ++i) {
       const Suggestion g = s.suggest();
@@ -400,16 +403,16 @@ TEST(Carbs, MaxSuggestionCostIsRespected) {
   cfg.carbs.max_suggestion_cost = 40;
   Carbs c(cfg);
   std::mt19937_64 noise(3);
-  int bo = 0;
+  int model_steps = 0;  // Bayesian and trend suggestions: both are predicted by the cost GP
   for (int i = 0; i < 25; ++i) {
     const Suggestion s = c.suggest();
-    if (s.kind == SuggestionKind::kBayes) {
-      ++bo;
+    if (s.kind == SuggestionKind::kBayes || s.kind == SuggestionKind::kTrend) {
+      ++model_steps;
       EXPECT_LT(s.predicted_cost, 40);
     }
     c.observe(result(s, noise));
   }
-  EXPECT_GT(bo, 10);
+  EXPECT_GT(model_steps, 10);
 }
 
 TEST(Carbs, FallbackIsNeverSilent) {
@@ -537,6 +540,32 @@ TEST(Carbs, TrendStepsStopAfterTwoMisses) {
   EXPECT_EQ(nlohmann::json::parse(s.save_state())["trend"]["misses"], 2);
 }
 
+TEST(Carbs, TrendStepsStopAtTheFirstFailure) {
+  // The far optimum of evaluations_to_far_optimum lies behind a failure region (x > 1.5
+  // diverges): the first trend step that fails ends the phase, so at most one trend step fails.
+  for (std::int64_t seed : {0, 1, 2}) {
+    SearchConfig c;
+    c.search = {{"x", make("linear", 0, -10, 10)}};
+    c.direction = "minimize";
+    c.seed = seed;
+    Carbs s(c);  // trend_steps: the default
+    int trend = 0, trend_failed = 0;
+    for (int i = 0; i < 30; ++i) {
+      const Suggestion g = s.suggest();
+      Observation o;
+      o.suggestion_id = g.id;
+      const double x = g.params.at("x");
+      o.output = x > 1.5 ? std::nan("") : std::pow(x - 4, 2);
+      trend += g.kind == SuggestionKind::kTrend;
+      trend_failed += g.kind == SuggestionKind::kTrend && x > 1.5;
+      s.observe(o);
+    }
+    EXPECT_GE(trend, 2) << "seed " << seed;
+    EXPECT_LE(trend_failed, 1) << "seed " << seed;
+    EXPECT_EQ(nlohmann::json::parse(s.save_state())["trend"]["misses"], 2) << "seed " << seed;
+  }
+}
+
 TEST(Carbs, FindsTheOptimumOfASmoothProblem) {
   SearchConfig c;
   c.search = {{"x", make("linear", 0, -3, 3)}, {"y", make("linear", 0, -3, 3)}};
@@ -619,13 +648,13 @@ TEST(Gp, FitImprovesTheMarginalLikelihoodAndFindsTheLengthScale) {
 
 TEST(Carbs, FixedModeKeepsTheReferenceHyperParameters) {
   Carbs c(lr_epochs("fixed"));
-  run_sequential(c, 10);
+  run_sequential(c, 20);  // past the trend phase, which fits no model
   const auto j = nlohmann::json::parse(c.save_state());
   const auto ref = GpHyper::reference(KernelKind::kLinearMatern, 3, 0.3).theta;
   EXPECT_EQ(j["hyper"]["output"].get<std::vector<double>>(), ref);
   EXPECT_EQ(j["fitted_at"], -1);
   Carbs f(lr_epochs("fit"));
-  run_sequential(f, 10);
+  run_sequential(f, 20);
   EXPECT_NE(nlohmann::json::parse(f.save_state())["hyper"]["output"].get<std::vector<double>>(),
             ref);
 }
