@@ -102,6 +102,19 @@ void print_cpu(const SweepRun& r, std::size_t trials = 0) {
         "(launch, reap, result, messages)\n",
         1e3 * (r.orchestrator.cpu - r.loop_search_seconds) / static_cast<double>(trials),
         1e3 * r.agents.cpu / static_cast<double>(trials));
+  if (trials > 0 && r.orchestrator.cpu > 0) {
+    // The orchestrator serves every slot in turn, so with several slots the "orchestration
+    // itself" above also counts a slot's wait while it serves the others; this says which of
+    // its two parts (search, the rest) bounds the throughput.
+    const double n = static_cast<double>(trials);
+    const double search = r.loop_search_seconds / n,
+                 rest = (r.orchestrator.cpu - r.loop_search_seconds) / n;
+    std::printf(
+        "  orchestrator busy per trial: searcher %.2f ms + the rest %.2f ms (%.0f%% search); "
+        "alone it would allow %.0f trials/s\n",
+        1e3 * search, 1e3 * std::max(0.0, rest), 100 * search / (search + std::max(0.0, rest)),
+        1 / (search + std::max(0.0, rest)));
+  }
 }
 
 SweepRun run_sweep(const std::string& name, const std::string& config_text,
