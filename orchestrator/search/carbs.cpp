@@ -33,6 +33,14 @@ bool isclose(const Vec& a, const Vec& b) {  // torch.isclose defaults: rtol 1e-5
   return true;
 }
 
+// P(success) from the success GP's mean and variance at a point (labels: -1 success, +1
+// failure): Phi(-mu/sigma) with the standard deviation (the reference passes the variance,
+// carbs.md §7.2).
+double success_probability(double mu, double var) {
+  const double sd = std::sqrt(var);
+  return sd > 0 ? normal_cdf(-mu / sd) : (mu < 0 ? 1.0 : 0.0);
+}
+
 struct Point {
   std::vector<double> params;  // param units, dimension order
   Vec basic;
@@ -479,12 +487,7 @@ struct Carbs::Impl {
       cost[k] = model.cost_scale.inverse(lcost[e]);
       if (cp.max_suggestion_cost && !(cost[k] < *cp.max_suggestion_cost)) continue;
       any_affordable = true;
-      if (model.has_success) {
-        // P(success) = Phi(-mu/sigma) with the standard deviation (the reference passes the
-        // variance, carbs.md §7.2).
-        const double sd = std::sqrt(svar[e]);
-        psucc[k] = sd > 0 ? normal_cdf(-smu[e] / sd) : (smu[e] < 0 ? 1.0 : 0.0);
-      }
+      if (model.has_success) psucc[k] = success_probability(smu[e], svar[e]);
       const double acq =
           expected_improvement(mu[e], var[e], pmean[e], cp.exploration_bias) * prior[k] * psucc[k];
       if (acq > best_acq && !duplicates_outstanding(C.row(e).transpose())) {
@@ -562,7 +565,7 @@ struct Carbs::Impl {
   // budgets with it), and P(success) once there are failures; false when the cost reaches
   // max_suggestion_cost, when failure is the likelier outcome, or when there is a limit and the
   // model cannot be built.
-  bool trend_affordable(const Vec& x, Suggestion* s) {
+  bool trend_step_allowed(const Vec& x, Suggestion* s) {
     const auto& limit = config.carbs.max_suggestion_cost;
     double cost = std::numeric_limits<double>::quiet_NaN(), p_success = 1;
     try {
@@ -575,8 +578,7 @@ struct Carbs::Impl {
       if (model.has_success) {
         Vec smu, svar;
         model.success.predict(X, &smu, &svar);
-        const double sd = std::sqrt(svar[0]);
-        p_success = sd > 0 ? normal_cdf(-smu[0] / sd) : (smu[0] < 0 ? 1.0 : 0.0);
+        p_success = success_probability(smu[0], svar[0]);
       }
     } catch (const std::exception&) {
       model.valid = false;
@@ -619,7 +621,7 @@ struct Carbs::Impl {
     if (static_cast<int>(successes.size()) < config.carbs.num_random_samples) {
       s.kind = SuggestionKind::kRandom;
       x = sample_around({center});
-    } else if (trend_due() && (trend = trend_point()) && trend_affordable(*trend, &s)) {
+    } else if (trend_due() && (trend = trend_point()) && trend_step_allowed(*trend, &s)) {
       s.kind = SuggestionKind::kTrend;
       x = *trend;
       ++trend_taken;
